@@ -1,0 +1,134 @@
+package proto
+
+import (
+	"time"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// Directions an attendance event can have after the punch-state mapping.
+const (
+	DirectionIn       = "in"
+	DirectionOut      = "out"
+	DirectionBreakOut = "break_out"
+	DirectionBreakIn  = "break_in"
+	DirectionUnknown  = "unknown"
+)
+
+// Lineage records where a clean record came from, for audits.
+type Lineage struct {
+	RawID         string `json:"raw_id"`
+	RawSubject    string `json:"raw_subject"`
+	RawStream     string `json:"raw_stream"`
+	RawSequence   uint64 `json:"raw_sequence"`
+	RunID         string `json:"run_id,omitempty"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+}
+
+// AttendanceEvent is a punch interpreted under the payroll rules: a UTC
+// instant, a direction and a work date, stamped with the rules version.
+//
+// Subject: CleanAttendanceSubject(Site). Id: CleanID(raw id, RulesVersion).
+type AttendanceEvent struct {
+	ID            string `json:"id"`
+	SchemaVersion string `json:"schema_version"`
+	RulesVersion  string `json:"rules_version"`
+	Site          string `json:"site"`
+	DeviceSerial  string `json:"device_serial"`
+	UserID        string `json:"user_id"`
+	// PersonID is the roster's person for UserID, when the roster knows it.
+	PersonID string `json:"person_id,omitempty"`
+	// OccurredAt is the punch instant in UTC.
+	OccurredAt time.Time `json:"occurred_at"`
+	// DeviceTime (in LocalTimeLayout) and TimeZone (an IANA zone name) are
+	// the inputs OccurredAt was derived from; both are required.
+	DeviceTime string `json:"device_time"`
+	TimeZone   string `json:"time_zone"`
+	Direction  string `json:"direction"`
+	State      int    `json:"state"`
+	VerifyMode int    `json:"verify_mode"`
+	// WorkDate is the payroll day the punch belongs to, YYYY-MM-DD.
+	WorkDate string `json:"work_date"`
+	// Flags are findings that did not stop the event, for example
+	// "unknown_user", "dst_gap", "dst_overlap", "unknown_state".
+	Flags       []string  `json:"flags,omitempty"`
+	Lineage     Lineage   `json:"lineage"`
+	ProcessedAt time.Time `json:"processed_at"`
+}
+
+// Validate reports the first field that breaks the contract.
+func (e *AttendanceEvent) Validate() error {
+	const m = KindAttendanceEvent
+	switch {
+	case e.ID == "":
+		return missing(m, "id")
+	case e.RulesVersion == "":
+		return missing(m, "rules_version")
+	case e.Site == "":
+		return missing(m, "site")
+	case e.DeviceSerial == "":
+		return missing(m, "device_serial")
+	case e.UserID == "":
+		return missing(m, "user_id")
+	case e.OccurredAt.IsZero():
+		return missing(m, "occurred_at")
+	case e.DeviceTime == "":
+		return missing(m, "device_time")
+	case e.TimeZone == "":
+		return missing(m, "time_zone")
+	case e.WorkDate == "":
+		return missing(m, "work_date")
+	case e.Lineage.RawID == "":
+		return missing(m, "lineage.raw_id")
+	}
+	if _, err := ParseLocalTime(e.DeviceTime); err != nil {
+		return &FieldError{Message: m, Field: "device_time", Problem: "must be local time as YYYY-MM-DDThh:mm:ss, got " + quote(e.DeviceTime)}
+	}
+	if _, err := parseExact(workDateLayout, e.WorkDate); err != nil {
+		return &FieldError{Message: m, Field: "work_date", Problem: "must be a date as YYYY-MM-DD, got " + quote(e.WorkDate)}
+	}
+	switch e.Direction {
+	case DirectionIn, DirectionOut, DirectionBreakOut, DirectionBreakIn, DirectionUnknown:
+	default:
+		return &FieldError{Message: m, Field: "direction", Problem: "must be in, out, break_out, break_in or unknown, got " + quote(e.Direction)}
+	}
+	return checkVersion(m, e.SchemaVersion)
+}
+
+// CleanRecord is a business record mapped to typed fields under the rules.
+//
+// Subject: CleanRecordSubject(Source). Id: CleanID(raw id, RulesVersion).
+type CleanRecord struct {
+	ID            string     `json:"id"`
+	SchemaVersion string     `json:"schema_version"`
+	RulesVersion  string     `json:"rules_version"`
+	Source        string     `json:"source"`
+	NaturalKey    string     `json:"natural_key"`
+	OccurredAt    *time.Time `json:"occurred_at,omitempty"`
+	// Fields are the mapped, typed fields (strings, numbers, booleans, RFC 3339 times).
+	Fields map[string]any `json:"fields,omitempty"`
+	// Payload is the raw record's payload, unchanged.
+	Payload     json.RawMessage `json:"payload"`
+	Lineage     Lineage         `json:"lineage"`
+	ProcessedAt time.Time       `json:"processed_at"`
+}
+
+// Validate reports the first field that breaks the contract.
+func (r *CleanRecord) Validate() error {
+	const m = KindCleanRecord
+	switch {
+	case r.ID == "":
+		return missing(m, "id")
+	case r.RulesVersion == "":
+		return missing(m, "rules_version")
+	case r.Source == "":
+		return missing(m, "source")
+	case r.NaturalKey == "":
+		return missing(m, "natural_key")
+	case noJSON(r.Payload):
+		return missing(m, "payload")
+	case r.Lineage.RawID == "":
+		return missing(m, "lineage.raw_id")
+	}
+	return checkVersion(m, r.SchemaVersion)
+}

@@ -1,0 +1,134 @@
+// Package migrate brings a loader database to the current schema with goose
+// migrations embedded in the binary, one directory of SQL files per dialect
+// (sql/postgres, sql/sqlite, sql/mysql). Every dialect holds the same logical
+// schema: attendance_events (one row per clean event id, with lineage) and
+// load_batches (one row per batch attempt, for operators).
+//
+// Up is safe to call from several replicas at once on PostgreSQL (a
+// session-level advisory lock held for the whole run) and MySQL/MariaDB (a
+// named lock, GET_LOCK, likewise held by the migrating session). SQLite is the
+// embedded, single-process sink: a database file has one loader, so it takes
+// no lock.
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// Dialect names a database family with a migration directory of its own.
+type Dialect string
+
+// Supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+	MySQL    Dialect = "mysql"
+)
+
+//go:embed sql
+var migrations embed.FS
+
+// lockWait bounds how long Up waits for another replica's migration run.
+// PostgreSQL's lock is polled every lockPoll; MySQL waits on the server.
+const (
+	lockWait = 5 * time.Minute
+	lockPoll = time.Second
+)
+
+// Up applies every pending migration for dialect to db and logs each one it
+// applied. Running it again when nothing is pending does nothing. db must be
+// opened with a driver that matches dialect (pgx stdlib for Postgres,
+// modernc.org/sqlite for SQLite, go-sql-driver/mysql for MySQL). Up does not
+// close db. log may be nil.
+//
+// On PostgreSQL and MySQL, concurrent callers (replicas starting together)
+// serialise on a database lock: one applies the migrations, the others wait
+// for it (up to five minutes) and then find nothing pending.
+func Up(ctx context.Context, db *sql.DB, dialect Dialect, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p, err := provider(db, dialect)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dialect, err)
+	}
+	for _, r := range results {
+		log.InfoContext(ctx, "migration applied",
+			slog.String("dialect", string(dialect)),
+			slog.Int64("version", r.Source.Version),
+			slog.String("file", r.Source.Path),
+			slog.Duration("took", r.Duration))
+	}
+	v, _, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: read schema version: %w", dialect, err)
+	}
+	log.InfoContext(ctx, "schema up to date",
+		slog.String("dialect", string(dialect)),
+		slog.Int64("version", v),
+		slog.Int("applied", len(results)),
+		slog.Duration("took", time.Since(start)))
+	return nil
+}
+
+// Version returns the schema version db is at (0 before any migration) and
+// the version this binary's migrations lead to.
+func Version(ctx context.Context, db *sql.DB, dialect Dialect) (current, latest int64, err error) {
+	p, err := provider(db, dialect)
+	if err != nil {
+		return 0, 0, err
+	}
+	current, latest, err = p.GetVersions(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("migrate %s: read schema version: %w", dialect, err)
+	}
+	return current, latest, nil
+}
+
+func provider(db *sql.DB, dialect Dialect) (*goose.Provider, error) {
+	var (
+		gd   goose.Dialect
+		opts = []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	)
+	switch dialect {
+	case Postgres:
+		gd = goose.DialectPostgres
+		l, err := lock.NewPostgresSessionLocker(
+			lock.WithLockTimeout(uint64(lockPoll/time.Second), uint64(lockWait/lockPoll)),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("migrate %s: %w", dialect, err)
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	case MySQL:
+		gd = goose.DialectMySQL
+		opts = append(opts, goose.WithSessionLocker(mysqlLocker{wait: lockWait}))
+	case SQLite:
+		gd = goose.DialectSQLite3
+	default:
+		return nil, fmt.Errorf("migrate: unknown dialect %q (want %s, %s or %s)", dialect, Postgres, SQLite, MySQL)
+	}
+	fsys, err := fs.Sub(migrations, "sql/"+string(dialect))
+	if err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", dialect, err)
+	}
+	p, err := goose.NewProvider(gd, db, fsys, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", dialect, err)
+	}
+	return p, nil
+}

@@ -1,0 +1,356 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	_ "github.com/go-sql-driver/mysql" // "mysql" driver
+	"github.com/google/go-cmp/cmp"
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver
+	_ "modernc.org/sqlite"             // "sqlite" driver
+
+	"github.com/punchflow/punchflow/platform/dbtest"
+)
+
+// column is one column of the schema as a database describes it.
+type column struct {
+	Table, Name, Type string
+	Nullable          bool
+}
+
+// schema is what a migrated database must hold.
+type schema struct {
+	Columns []column
+	Indexes []string // secondary indexes, sorted
+	Checks  []string // CHECK constraints by name, sorted (SQLite's are unnamed)
+}
+
+// logical lists the columns of the logical schema with their type in each
+// dialect: the one place that shows the dialects side by side.
+var logical = []struct {
+	table, name             string
+	postgres, sqlite, mysql string
+	nullable                bool
+}{
+	{"attendance_events", "id", "character varying(64)", "TEXT", "varchar(64)", false},
+	{"attendance_events", "rules_version", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "site", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "device_serial", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "user_id", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "person_id", "text", "TEXT", "varchar(128)", true},
+	{"attendance_events", "occurred_at", "timestamp with time zone", "TEXT", "datetime(6)", false},
+	{"attendance_events", "device_time", "text", "TEXT", "varchar(32)", false},
+	{"attendance_events", "time_zone", "text", "TEXT", "varchar(64)", false},
+	{"attendance_events", "direction", "text", "TEXT", "varchar(16)", false},
+	{"attendance_events", "state", "integer", "INTEGER", "int(11)", false},
+	{"attendance_events", "verify_mode", "integer", "INTEGER", "int(11)", false},
+	{"attendance_events", "work_date", "date", "TEXT", "date", false},
+	{"attendance_events", "flags", "text", "TEXT", "varchar(1024)", false},
+	{"attendance_events", "raw_id", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "raw_subject", "text", "TEXT", "varchar(255)", false},
+	{"attendance_events", "raw_stream", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "raw_sequence", "bigint", "INTEGER", "bigint(20)", false},
+	{"attendance_events", "clean_sequence", "bigint", "INTEGER", "bigint(20)", false},
+	{"attendance_events", "run_id", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "correlation_id", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "batch_id", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "loaded_at", "timestamp with time zone", "TEXT", "datetime(6)", false},
+	{"load_batches", "batch_id", "text", "TEXT", "varchar(128)", false},
+	{"load_batches", "sink", "text", "TEXT", "varchar(128)", false},
+	{"load_batches", "row_count", "integer", "INTEGER", "int(11)", false},
+	{"load_batches", "inserted", "integer", "INTEGER", "int(11)", false},
+	{"load_batches", "duplicates", "integer", "INTEGER", "int(11)", false},
+	{"load_batches", "first_seq", "bigint", "INTEGER", "bigint(20)", false},
+	{"load_batches", "last_seq", "bigint", "INTEGER", "bigint(20)", false},
+	{"load_batches", "started_at", "timestamp with time zone", "TEXT", "datetime(6)", false},
+	{"load_batches", "duration_ms", "bigint", "INTEGER", "bigint(20)", false},
+	{"load_batches", "outcome", "text", "TEXT", "varchar(16)", false},
+	{"load_batches", "error", "text", "TEXT", "text", true},
+}
+
+var (
+	indexes = []string{
+		"attendance_events_site_work_date_idx",
+		"attendance_events_user_occurred_idx",
+		"load_batches_sink_started_idx",
+	}
+	checks = []string{
+		"attendance_events_direction_check",
+		"attendance_events_sequence_check",
+		"attendance_events_state_check",
+		"load_batches_outcome_check",
+	}
+)
+
+func want(d Dialect) schema {
+	s := schema{Indexes: indexes, Checks: checks}
+	if d == SQLite {
+		s.Checks = nil
+	}
+	for _, c := range logical {
+		typ := map[Dialect]string{Postgres: c.postgres, SQLite: c.sqlite, MySQL: c.mysql}[d]
+		// A primary key column is NOT NULL in SQLite only because the
+		// schema says so; the rest follows the logical table.
+		s.Columns = append(s.Columns, column{Table: c.table, Name: c.name, Type: typ, Nullable: c.nullable})
+	}
+	return s
+}
+
+// describe reads the schema db holds.
+func describe(t *testing.T, db *sql.DB, d Dialect) schema {
+	t.Helper()
+	var cols, idx, chk string
+	switch d {
+	case Postgres:
+		cols = `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
+			FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+			WHERE c.relname IN ('attendance_events', 'load_batches') AND a.attnum > 0 AND NOT a.attisdropped
+			ORDER BY c.relname, a.attnum`
+		idx = `SELECT indexname FROM pg_indexes
+			WHERE tablename IN ('attendance_events', 'load_batches') AND indexname NOT LIKE '%_pkey'
+			ORDER BY indexname`
+		chk = `SELECT con.conname FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+			WHERE con.contype = 'c' AND c.relname IN ('attendance_events', 'load_batches')
+			ORDER BY con.conname`
+	case SQLite:
+		cols = `SELECT m.name, p.name, p.type, NOT p."notnull"
+			FROM sqlite_schema m, pragma_table_info(m.name) p
+			WHERE m.type = 'table' AND m.name IN ('attendance_events', 'load_batches')
+			ORDER BY m.name, p.cid`
+		idx = `SELECT name FROM sqlite_schema
+			WHERE type = 'index' AND tbl_name IN ('attendance_events', 'load_batches') AND name NOT LIKE 'sqlite_autoindex%'
+			ORDER BY name`
+	case MySQL:
+		cols = `SELECT table_name, column_name, column_type, is_nullable = 'YES'
+			FROM information_schema.columns
+			WHERE table_schema = DATABASE() AND table_name IN ('attendance_events', 'load_batches')
+			ORDER BY table_name, ordinal_position`
+		idx = `SELECT DISTINCT index_name FROM information_schema.statistics
+			WHERE table_schema = DATABASE() AND table_name IN ('attendance_events', 'load_batches') AND index_name <> 'PRIMARY'
+			ORDER BY index_name`
+		chk = `SELECT constraint_name FROM information_schema.check_constraints
+			WHERE constraint_schema = DATABASE() AND table_name IN ('attendance_events', 'load_batches')
+			ORDER BY constraint_name`
+	}
+	var s schema
+	query(t, db, cols, func(rs *sql.Rows) error {
+		var c column
+		err := rs.Scan(&c.Table, &c.Name, &c.Type, &c.Nullable)
+		s.Columns = append(s.Columns, c)
+		return err
+	})
+	query(t, db, idx, func(rs *sql.Rows) error {
+		var n string
+		err := rs.Scan(&n)
+		s.Indexes = append(s.Indexes, n)
+		return err
+	})
+	if chk != "" {
+		query(t, db, chk, func(rs *sql.Rows) error {
+			var n string
+			err := rs.Scan(&n)
+			s.Checks = append(s.Checks, n)
+			return err
+		})
+	}
+	return s
+}
+
+func query(t *testing.T, db *sql.DB, q string, scan func(*sql.Rows) error) {
+	t.Helper()
+	rs, err := db.QueryContext(t.Context(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		if err := scan(rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// open returns a handle on a fresh database of dialect d; each call for the
+// same name (within one test) is a separate pool on the same database, like
+// a separate replica.
+func open(t *testing.T, d Dialect) func() *sql.DB {
+	t.Helper()
+	var driver, dsn string
+	switch d {
+	case Postgres:
+		driver, dsn = "pgx", dbtest.PostgresURL(t)
+	case MySQL:
+		driver, dsn = "mysql", dbtest.MySQLDSN(t)
+	case SQLite:
+		driver, dsn = "sqlite", "file:"+filepath.Join(t.TempDir(), "m.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+	}
+	return func() *sql.DB {
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d == SQLite {
+			db.SetMaxOpenConns(1) // as the sink runs it
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+}
+
+var dialects = []Dialect{Postgres, SQLite, MySQL}
+
+func TestUpTwice(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			db := open(t, d)()
+			ctx := t.Context()
+			if cur, latest, err := Version(ctx, db, d); err != nil || cur != 0 || latest != 1 {
+				t.Fatalf("Version before Up = %d, %d, %v; want 0, 1, nil", cur, latest, err)
+			}
+			for i := range 2 {
+				if err := Up(ctx, db, d, log); err != nil {
+					t.Fatalf("Up #%d: %v", i+1, err)
+				}
+			}
+			if cur, latest, err := Version(ctx, db, d); err != nil || cur != 1 || latest != 1 {
+				t.Errorf("Version after Up = %d, %d, %v; want 1, 1, nil", cur, latest, err)
+			}
+			if diff := cmp.Diff(want(d), describe(t, db, d)); diff != "" {
+				t.Errorf("schema (-want +got):\n%s", diff)
+			}
+			checkConstraints(t, db, d)
+		})
+	}
+}
+
+// checkConstraints inserts one good row and rows that the CHECK constraints
+// must refuse.
+func checkConstraints(t *testing.T, db *sql.DB, d Dialect) {
+	t.Helper()
+	ph := func(i int) string {
+		if d == Postgres {
+			return fmt.Sprintf("$%d", i)
+		}
+		return "?"
+	}
+	q := "INSERT INTO attendance_events (id, rules_version, site, device_serial, user_id, occurred_at, device_time, time_zone, " +
+		"direction, state, verify_mode, work_date, raw_id, raw_subject, raw_stream, raw_sequence, clean_sequence, batch_id) VALUES ("
+	for i := 1; i <= 18; i++ {
+		if i > 1 {
+			q += ", "
+		}
+		q += ph(i)
+	}
+	q += ")"
+	occurred := any("2024-03-01 07:58:00")
+	if d == SQLite {
+		occurred = "2024-03-01T07:58:00.000000000Z"
+	}
+	row := func(id, direction string, state int) []any {
+		return []any{id, "r", "hq", "ZK1", "7", occurred, "2024-03-01T15:58:00", "Asia/Singapore",
+			direction, state, 1, "2024-03-01", "raw-1", "raw.punch.hq.ZK1", "RAW", 1, 1, "b1"}
+	}
+	ctx := t.Context()
+	if _, err := db.ExecContext(ctx, q, row("good", "in", 1)...); err != nil {
+		t.Fatalf("insert a valid row: %v", err)
+	}
+	for name, args := range map[string][]any{
+		"direction": row("bad-direction", "sideways", 1),
+		"state":     row("bad-state", "in", 256),
+		"negative":  row("neg-state", "in", -1),
+		"duplicate": row("good", "in", 1),
+	} {
+		if _, err := db.ExecContext(ctx, q, args...); err == nil {
+			t.Errorf("insert with a bad %s succeeded", name)
+		}
+	}
+}
+
+// TestUpConcurrently starts migrations from four replicas at once: one
+// applies them, the others wait for its lock and find nothing to do.
+func TestUpConcurrently(t *testing.T) {
+	for _, d := range []Dialect{Postgres, MySQL} {
+		t.Run(string(d), func(t *testing.T) {
+			newDB := open(t, d)
+			const replicas = 4
+			dbs := make([]*sql.DB, replicas)
+			for i := range dbs {
+				dbs[i] = newDB()
+			}
+			var (
+				wg   sync.WaitGroup
+				errs = make([]error, replicas)
+			)
+			for i, db := range dbs {
+				wg.Go(func() {
+					errs[i] = Up(t.Context(), db, d, slog.New(slog.DiscardHandler))
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatalf("Up: %v", err)
+			}
+			var applied int
+			if err := dbs[0].QueryRowContext(t.Context(),
+				`SELECT count(*) FROM goose_db_version WHERE version_id = 1`).Scan(&applied); err != nil {
+				t.Fatal(err)
+			}
+			if applied != 1 {
+				t.Errorf("migration 1 recorded %d times, want once", applied)
+			}
+			if diff := cmp.Diff(want(d), describe(t, dbs[0], d)); diff != "" {
+				t.Errorf("schema (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDown checks that every migration's Down section undoes its Up.
+func TestDown(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			db := open(t, d)()
+			ctx := t.Context()
+			if err := Up(ctx, db, d, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatal(err)
+			}
+			p, err := provider(db, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.DownTo(ctx, 0); err != nil {
+				t.Fatalf("DownTo(0): %v", err)
+			}
+			if diff := cmp.Diff(schema{}, describe(t, db, d)); diff != "" {
+				t.Errorf("schema after down (-want +got):\n%s", diff)
+			}
+			if err := Up(ctx, db, d, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatalf("Up after down: %v", err)
+			}
+			if diff := cmp.Diff(want(d), describe(t, db, d)); diff != "" {
+				t.Errorf("schema (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUnknownDialect(t *testing.T) {
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := Up(context.Background(), db, "oracle", slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("Up with an unknown dialect returned nil")
+	}
+}

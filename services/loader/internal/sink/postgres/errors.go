@@ -1,0 +1,69 @@
+package postgres
+
+import (
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/punchflow/punchflow/platform/fault"
+	"github.com/punchflow/punchflow/proto"
+)
+
+// classify wraps err in its fault class, once, at this edge. The database
+// refusing the data itself is permanent (reason proto.ReasonRejectedBySink),
+// so that splitting the batch isolates the row; anything else, including an
+// error that is not the server's (connection lost, timeout, closed pool),
+// is transient. An error already classified keeps its class.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	if refusedData(err) {
+		return fault.NewPermanent(proto.ReasonRejectedBySink, err)
+	}
+	return fault.NewTransient(err)
+}
+
+// refusedData reports whether err is the server refusing the data of the
+// statement, by SQLSTATE class:
+//
+//	22 data exception (value too long, out of range, bad datetime)
+//	23 integrity constraint violation (CHECK, NOT NULL, unique)
+//	42 syntax error or access rule violation (undefined column, bad type)
+//	54 program limit exceeded (for example an index row too large)
+//
+// 42501 insufficient_privilege is the exception in class 42: a missing grant
+// is fixed by an operator, after which the same batch loads, so it is not a
+// reason to dead-letter data. Everything else, notably 08 (connection), 40001
+// and 40P01 (serialization failure, deadlock), 53 (insufficient resources),
+// 55P03 (lock not available), 57 (operator intervention: shutdown, query
+// canceled by a timeout), is transient.
+func refusedData(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
+		return false
+	}
+	if pgErr.Code == "42501" {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "22", "23", "42", "54":
+		return true
+	}
+	return false
+}
+
+// collides reports whether err is the fast path's COPY meeting an id that is
+// already in attendance_events (or twice in the batch): the one error the
+// merge path resolves.
+func collides(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) &&
+		pgErr.Code == "23505" &&
+		pgErr.TableName == eventsTable &&
+		pgErr.ConstraintName == eventsTable+"_pkey"
+}

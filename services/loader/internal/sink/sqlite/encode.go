@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/punchflow/punchflow/platform/fault"
+	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
+)
+
+// timeLayout is RFC 3339 in UTC with exactly nine fraction digits: it reads
+// back with time.RFC3339Nano, and text order is time order, which the
+// indexes on occurred_at and started_at rely on (plain RFC3339Nano drops
+// trailing zeros, so "…:05Z" would sort after "…:05.5Z").
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func timestamp(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// encode turns the events of b into INSERT arguments in insertEvent order.
+// A value that cannot be stored faithfully is a permanent error naming the
+// event; the schema's CHECK constraints refuse the rest.
+func encode(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
+	loaded := timestamp(loadedAt)
+	rows := make([][]any, len(b.Events))
+	for i := range b.Events {
+		e := &b.Events[i]
+		if y := e.OccurredAt.UTC().Year(); y < 1 || y > 9999 {
+			return nil, refused(e, "occurred_at %s is outside years 1 to 9999", e.OccurredAt)
+		}
+		flags, err := joinFlags(e.Flags)
+		if err != nil {
+			return nil, refused(e, "%v", err)
+		}
+		rawSeq, err := seq(e.Lineage.RawSequence)
+		if err != nil {
+			return nil, refused(e, "lineage.raw_sequence: %v", err)
+		}
+		cleanSeq, err := seq(e.Seq)
+		if err != nil {
+			return nil, refused(e, "clean sequence: %v", err)
+		}
+		var personID any
+		if e.PersonID != "" {
+			personID = e.PersonID
+		}
+		rows[i] = []any{
+			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, personID,
+			timestamp(e.OccurredAt), e.DeviceTime, e.TimeZone, e.Direction, int64(e.State), int64(e.VerifyMode),
+			e.WorkDate, flags,
+			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, rawSeq, cleanSeq,
+			e.Lineage.RunID, e.Lineage.CorrelationID, b.ID, loaded,
+		}
+	}
+	return rows, nil
+}
+
+func refused(e *sink.Event, format string, args ...any) error {
+	return fault.NewPermanent(proto.ReasonRejectedBySink,
+		fmt.Errorf("event %s: %s", e.ID, fmt.Sprintf(format, args...)))
+}
+
+// joinFlags stores flags as one comma-separated column. A flag that is
+// empty or holds a comma would not read back as itself, so it is refused.
+func joinFlags(flags []string) (string, error) {
+	for _, f := range flags {
+		if f == "" || strings.Contains(f, ",") {
+			return "", fmt.Errorf("flag %q cannot be stored in a comma-separated list", f)
+		}
+	}
+	return strings.Join(flags, ","), nil
+}
+
+// seq converts a stream sequence to a 64-bit SQLite integer.
+func seq(u uint64) (int64, error) {
+	if u > math.MaxInt64 {
+		return 0, fmt.Errorf("%d does not fit in a 64-bit integer", u)
+	}
+	return int64(u), nil
+}
+
+// batchSeqs returns b's first and last CLEAN sequence as integers.
+func batchSeqs(b *sink.Batch) (first, last int64, err error) {
+	if first, err = seq(b.FirstSeq); err != nil {
+		return 0, 0, fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("batch first sequence: %w", err))
+	}
+	if last, err = seq(b.LastSeq); err != nil {
+		return 0, 0, fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("batch last sequence: %w", err))
+	}
+	return first, last, nil
+}

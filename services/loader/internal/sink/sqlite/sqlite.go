@@ -1,0 +1,323 @@
+// Package sqlite is the embedded SQLite sink (pure Go, modernc.org/sqlite):
+// one transaction per batch, INSERT ... ON CONFLICT (id) DO NOTHING for each
+// event, so that a replayed event is counted and left alone.
+//
+// A database file belongs to one loader process. The sink writes through a
+// single connection (SQLite has one writer at a time anyway) in WAL mode, so
+// that readers such as reports are not blocked by a load. With the default
+// synchronous=NORMAL a committed batch survives a crash of the process but
+// not necessarily a power loss or kernel crash, which may take back the last
+// batches after they were acked; WithSynchronousFull closes that window at
+// the cost of an fsync per batch.
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/punchflow/punchflow/platform/fault"
+	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/migrate"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
+)
+
+// Sink writes batches to one SQLite database file. It is safe for
+// concurrent use: writes are serialised on its one connection. Close
+// releases the file.
+type Sink struct {
+	db  *sql.DB
+	log *slog.Logger
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	busyTimeout time.Duration
+	synchronous string
+}
+
+// WithBusyTimeout sets how long a statement waits for another process's
+// lock on the file (a backup, an operator's sqlite3 shell) before it fails
+// with SQLITE_BUSY, a transient error. The default is 5s.
+func WithBusyTimeout(d time.Duration) Option {
+	return func(o *options) { o.busyTimeout = d }
+}
+
+// WithSynchronousFull makes every commit durable against power loss
+// (PRAGMA synchronous=FULL) at the cost of an fsync per batch. The default,
+// NORMAL, is durable against a crash of the process but may lose the last
+// committed batches on power loss, after the loader has acked them.
+func WithSynchronousFull() Option {
+	return func(o *options) { o.synchronous = "FULL" }
+}
+
+// Open opens (creating it if needed) the SQLite database at path, migrates
+// its schema to the current version and returns a Sink. path is a file
+// name, not a URI. The caller must Close the Sink. log may be nil.
+func Open(ctx context.Context, path string, log *slog.Logger, opts ...Option) (*Sink, error) {
+	o := options{busyTimeout: 5 * time.Second, synchronous: "NORMAL"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("open sqlite sink: no database path")
+	}
+	db, err := sql.Open("sqlite", dsn(path, o))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite sink %s: %w", path, err)
+	}
+	// One connection: SQLite has one writer at a time, and a second
+	// connection would only wait for the first.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite sink %s: %w", path, err)
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite sink %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite sink %s: journal mode is %q, want wal (is the path a regular file?)", path, mode)
+	}
+	if err := migrate.Up(ctx, db, migrate.SQLite, log); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite sink %s: %w", path, err)
+	}
+	return &Sink{db: db, log: log}, nil
+}
+
+// dsn builds the modernc.org/sqlite data source name for path: a file: URI
+// whose query sets every connection's pragmas, and BEGIN IMMEDIATE for
+// transactions, so that a write transaction takes the write lock up front
+// (waiting up to the busy timeout) instead of failing when it upgrades.
+func dsn(path string, o options) string {
+	// Escape what a URI path cannot hold literally.
+	p := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	q := []string{
+		fmt.Sprintf("_pragma=busy_timeout(%d)", o.busyTimeout.Milliseconds()),
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(" + o.synchronous + ")",
+		"_pragma=foreign_keys(1)",
+		"_txlock=immediate",
+	}
+	return "file:" + p + "?" + strings.Join(q, "&")
+}
+
+// Ping reports whether the database file answers a query, for readiness.
+func (s *Sink) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping sqlite: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database; Write and Ping fail (transiently) after it.
+// Close may be called more than once.
+func (s *Sink) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close sqlite: %w", err)
+	}
+	return nil
+}
+
+// Write loads b as described by sink.Sink: every event whose id is new is
+// inserted, b is recorded in load_batches as "committed", and both commit
+// together. An id that appears twice in b is inserted once, from its first
+// occurrence. A batch that fails b.Validate is refused with a permanent
+// error (reason proto.ReasonInvalid) and not recorded, since it may have no
+// id.
+func (s *Sink) Write(ctx context.Context, b sink.Batch) (sink.Result, error) {
+	if err := b.Validate(); err != nil {
+		return sink.Result{}, fault.NewPermanent(proto.ReasonInvalid, err)
+	}
+	began := time.Now()
+	started := cmp.Or(b.Started, began)
+
+	res, err := s.write(ctx, &b, started)
+	if err != nil {
+		err = classify(err)
+		s.recordFailure(ctx, &b, started, err)
+		class, _ := fault.Classify(err)
+		s.log.WarnContext(ctx, "batch failed",
+			slog.String("batch", b.ID), slog.Int("rows", len(b.Events)),
+			slog.String("class", class.String()), slog.Any("error", err))
+		return sink.Result{}, fmt.Errorf("write batch %s (%d events) to sqlite: %w", b.ID, len(b.Events), err)
+	}
+	s.log.DebugContext(ctx, "batch committed",
+		slog.String("batch", b.ID), slog.Int("rows", len(b.Events)),
+		slog.Int("inserted", res.Inserted), slog.Int("duplicates", res.Duplicates),
+		slog.Duration("took", time.Since(began)))
+	return res, nil
+}
+
+func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ sink.Result, err error) {
+	rows, err := encode(b, time.Now())
+	if err != nil {
+		return sink.Result{}, err
+	}
+	first, last, err := batchSeqs(b)
+	if err != nil {
+		return sink.Result{}, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return sink.Result{}, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	inserted, err := insertEvents(ctx, tx, b, rows)
+	if err != nil {
+		return sink.Result{}, err
+	}
+	result := sink.Result{Inserted: inserted, Duplicates: len(rows) - inserted}
+	if _, err := tx.ExecContext(ctx, insertCommitted,
+		b.ID, b.Sink, len(b.Events), result.Inserted, result.Duplicates, first, last,
+		timestamp(started), time.Since(started).Milliseconds(), sink.OutcomeCommitted); err != nil {
+		return sink.Result{}, fmt.Errorf("record batch in load_batches: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return sink.Result{}, fmt.Errorf("commit: %w", err)
+	}
+	return result, nil
+}
+
+// chunkRows is how many events one INSERT statement carries: 23 parameters
+// each, well under SQLite's limit of 32766 parameters per statement.
+const chunkRows = 100
+
+// insertEvents inserts rows chunkRows at a time and returns how many were
+// new. An id already present, or earlier in the same statement, is skipped
+// by ON CONFLICT and not counted by RowsAffected.
+func insertEvents(ctx context.Context, tx *sql.Tx, b *sink.Batch, rows [][]any) (int, error) {
+	var (
+		stmt     *sql.Stmt
+		stmtRows int
+		args     []any
+		inserted int
+	)
+	defer func() {
+		if stmt != nil {
+			_ = stmt.Close()
+		}
+	}()
+	for start := 0; start < len(rows); start += chunkRows {
+		chunk := rows[start:min(start+chunkRows, len(rows))]
+		if stmt == nil || stmtRows != len(chunk) {
+			if stmt != nil {
+				_ = stmt.Close()
+			}
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, insertSQL(len(chunk))); err != nil {
+				return 0, fmt.Errorf("prepare insert: %w", err)
+			}
+			stmtRows = len(chunk)
+		}
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		res, err := stmt.ExecContext(ctx, args...)
+		if err != nil {
+			return 0, fmt.Errorf("insert events %s to %s into attendance_events: %w",
+				b.Events[start].ID, b.Events[start+len(chunk)-1].ID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("insert events into attendance_events: %w", err)
+		}
+		inserted += int(n)
+	}
+	return inserted, nil
+}
+
+// failureTimeout bounds recording a failed batch, which runs even when the
+// caller's context is done.
+const failureTimeout = 5 * time.Second
+
+// recordFailure records b as failed, outside the failed transaction and
+// best effort: the batch's error is what the caller needs, so a failure
+// here is only logged.
+func (s *Sink) recordFailure(ctx context.Context, b *sink.Batch, started time.Time, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureTimeout)
+	defer cancel()
+	first, last, err := batchSeqs(b)
+	if err != nil {
+		first, last = -1, -1
+	}
+	_, err = s.db.ExecContext(ctx, insertFailed,
+		b.ID, b.Sink, len(b.Events), first, last,
+		timestamp(started), time.Since(started).Milliseconds(), sink.OutcomeFailed, errorText(cause))
+	if err != nil {
+		s.log.WarnContext(ctx, "could not record failed batch",
+			slog.String("batch", b.ID), slog.Any("error", err))
+	}
+}
+
+// maxErrorText bounds the error text stored in load_batches.
+const maxErrorText = 4000
+
+func errorText(err error) string {
+	s := err.Error()
+	if len(s) > maxErrorText {
+		s = s[:maxErrorText]
+	}
+	return s
+}
+
+// insertSQL returns an INSERT of n events.
+func insertSQL(n int) string {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	var q strings.Builder
+	q.WriteString(`INSERT INTO attendance_events (
+	id, rules_version, site, device_serial, user_id, person_id,
+	occurred_at, device_time, time_zone, direction, state, verify_mode,
+	work_date, flags,
+	raw_id, raw_subject, raw_stream, raw_sequence, clean_sequence,
+	run_id, correlation_id, batch_id, loaded_at)
+	VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+	}
+	q.WriteString(" ON CONFLICT (id) DO NOTHING")
+	return q.String()
+}
+
+const insertCommitted = `INSERT INTO load_batches
+	(batch_id, sink, row_count, inserted, duplicates, first_seq, last_seq,
+	 started_at, duration_ms, outcome)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertFailed leaves an existing row alone: a batch id that already has a
+// row (committed or failed) keeps it.
+const insertFailed = `INSERT INTO load_batches
+	(batch_id, sink, row_count, inserted, duplicates, first_seq, last_seq,
+	 started_at, duration_ms, outcome, error)
+	VALUES (?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (batch_id) DO NOTHING`
