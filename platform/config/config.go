@@ -173,8 +173,7 @@ func Mask(name, value string) string {
 	for i, p := range parts {
 		if u, err := url.Parse(p); err == nil && u.User != nil {
 			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "***")
-				parts[i] = u.String()
+				parts[i] = u.Redacted()
 			}
 		}
 		if strings.Contains(p, "@") && strings.Contains(p, ":") && !strings.Contains(p, "://") {

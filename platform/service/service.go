@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -162,16 +163,40 @@ func (r *Runtime) Run(ctx context.Context, workers ...Worker) error {
 	opsDone := make(chan error, 1)
 	go func() { opsDone <- r.Ops.Serve(opsCtx) }()
 
-	g, gctx := errgroup.WithContext(ctx)
+	// Readiness turns false before any worker sees its context cancelled,
+	// whether the stop comes from ctx or from a failing worker.
+	wctx, cancelWorkers := context.WithCancel(context.Background())
+	defer cancelWorkers()
+	var stoppedAt time.Time
+	stop := sync.OnceFunc(func() {
+		stoppedAt = time.Now()
+		r.Ops.Drain()
+		cancelWorkers()
+	})
+	var g errgroup.Group
 	for _, w := range workers {
-		g.Go(func() error { return w(gctx) })
+		g.Go(func() error {
+			err := w(wctx)
+			if err != nil {
+				stop()
+			}
+			return err
+		})
 	}
-	go func() { <-gctx.Done(); r.Ops.Drain() }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop()
+		case <-wctx.Done():
+		}
+	}()
 	err := g.Wait()
-	r.Ops.Drain()
+	stop()
 	r.Log.Info("stopping: workers drained, flushing NATS")
 
-	deadline := time.Now().Add(r.common.ShutdownTimeout)
+	// One budget for the whole stop, counted from its start: the workers'
+	// drains (each bounded by ShutdownTimeout) spend part of it.
+	deadline := stoppedAt.Add(r.common.ShutdownTimeout)
 	select {
 	case <-r.JS.PublishAsyncComplete():
 	case <-time.After(time.Until(deadline)):
