@@ -1,5 +1,7 @@
-// Command healthwatch turns heartbeats into per-source state and serves it.
-// See app.Run.
+// Command healthwatch turns device and source heartbeats into device states,
+// alerts and scheduled reports delivered to Slack, Teams, signed webhooks,
+// Alertmanager and e-mail, and serves a status page. `healthwatch report
+// --now` sends or prints a report on demand. See app.Run.
 package main
 
 import (
