@@ -28,7 +28,9 @@ type Lineage struct {
 // AttendanceEvent is a punch interpreted under the payroll rules: a UTC
 // instant, a direction and a work date, stamped with the rules version.
 //
-// Subject: CleanAttendanceSubject(Site). Id: CleanID(raw id, RulesVersion).
+// Subject: CleanAttendanceSubject(Site). Id: AttendanceID(raw id,
+// RulesVersion, RosterVersion), which is CleanID(raw id, RulesVersion) when
+// no roster entry was applied.
 type AttendanceEvent struct {
 	ID            string `json:"id"`
 	SchemaVersion string `json:"schema_version"`
@@ -54,6 +56,39 @@ type AttendanceEvent struct {
 	Flags       []string  `json:"flags,omitempty"`
 	Lineage     Lineage   `json:"lineage"`
 	ProcessedAt time.Time `json:"processed_at"`
+
+	// The fields below were added in schema 1.1; all are optional.
+
+	// Department is the roster's department for the person.
+	Department string `json:"department,omitempty"`
+	// RosterVersion is a fingerprint of the roster entry applied (person,
+	// department, shift); empty when no roster entry was found or none is
+	// configured. It is part of the id (AttendanceID), so a roster fix
+	// followed by a replay yields new events.
+	RosterVersion string `json:"roster_version,omitempty"`
+	// Shift names the shift the punch was assigned to; ShiftStart and
+	// ShiftEnd are the UTC instants of that shift's occurrence, present when
+	// the punch fell inside its valid-punch window.
+	Shift      string     `json:"shift,omitempty"`
+	ShiftStart *time.Time `json:"shift_start,omitempty"`
+	ShiftEnd   *time.Time `json:"shift_end,omitempty"`
+	// RoundedAt is OccurredAt after the rules' rounding, present when a
+	// rounding rule applied; late, early-leave and overtime minutes are
+	// computed from it.
+	RoundedAt *time.Time `json:"rounded_at,omitempty"`
+	// LateMinutes (an in after the shift start plus grace, or a break_in
+	// after the break's end plus grace), EarlyLeaveMinutes (an out before the
+	// shift end minus grace) and OvertimeMinutes (an out after the shift end)
+	// are whole minutes relative to the assigned shift; pairing punches is
+	// the daily summary's job.
+	LateMinutes       int `json:"late_minutes,omitempty"`
+	EarlyLeaveMinutes int `json:"early_leave_minutes,omitempty"`
+	OvertimeMinutes   int `json:"overtime_minutes,omitempty"`
+	// ClockOffsetMS is the device clock offset (device minus true time, in
+	// milliseconds) that was subtracted from the device time to obtain
+	// OccurredAt; present only when a correction was applied (flag
+	// "clock_corrected").
+	ClockOffsetMS int64 `json:"clock_offset_ms,omitempty"`
 }
 
 // Validate reports the first field that breaks the contract.
@@ -91,6 +126,14 @@ func (e *AttendanceEvent) Validate() error {
 	case DirectionIn, DirectionOut, DirectionBreakOut, DirectionBreakIn, DirectionUnknown:
 	default:
 		return &FieldError{Message: m, Field: "direction", Problem: "must be in, out, break_out, break_in or unknown, got " + quote(e.Direction)}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"late_minutes", e.LateMinutes}, {"early_leave_minutes", e.EarlyLeaveMinutes}, {"overtime_minutes", e.OvertimeMinutes}} {
+		if f.v < 0 {
+			return &FieldError{Message: m, Field: f.name, Problem: "must not be negative"}
+		}
 	}
 	return checkVersion(m, e.SchemaVersion)
 }

@@ -20,10 +20,15 @@ type Message interface {
 // Raw JSON fields (payloads) are written as they are, without HTML escaping
 // or re-formatting, so that the bytes an id was computed over are the bytes a
 // consumer decodes. Map keys are sorted, so the output is deterministic.
-func Encode(m Message) ([]byte, error) {
-	b, err := json.Append(nil, m, json.SortMapKeys)
+func Encode(m Message) ([]byte, error) { return AppendEncode(nil, m) }
+
+// AppendEncode is Encode appending to dst, so that a caller can encode into a
+// buffer of the right size (or reuse one once the bytes are no longer
+// referenced). It returns dst unchanged with the error.
+func AppendEncode(dst []byte, m Message) ([]byte, error) {
+	b, err := json.Append(dst, m, json.SortMapKeys)
 	if err != nil {
-		return nil, fmt.Errorf("encode %T: %w", m, err)
+		return dst, fmt.Errorf("encode %T: %w", m, err)
 	}
 	return b, nil
 }

@@ -120,6 +120,7 @@ func TestInvalid(t *testing.T) {
 		{proto.KindAttendanceEvent, "bad-work-date", proto.ErrInvalid},
 		{proto.KindAttendanceEvent, "bad-work-date-feb-29", proto.ErrInvalid},
 		{proto.KindAttendanceEvent, "bad-occurred-at-no-zone", proto.ErrInvalid},
+		{proto.KindAttendanceEvent, "negative-late-minutes", proto.ErrInvalid},
 		{proto.KindAttendanceEvent, "major-version-2", proto.ErrUnsupportedVersion},
 		{proto.KindCleanRecord, "missing-rules-version", proto.ErrInvalid},
 		{proto.KindCleanRecord, "missing-lineage", proto.ErrInvalid},

@@ -67,7 +67,7 @@ func codecs() []codec {
 			},
 			ids: func(m proto.Message) (string, string, bool) {
 				e := m.(*proto.AttendanceEvent)
-				return e.ID, proto.CleanID(e.Lineage.RawID, e.RulesVersion), true
+				return e.ID, proto.AttendanceID(e.Lineage.RawID, e.RulesVersion, e.RosterVersion), true
 			},
 		},
 		{

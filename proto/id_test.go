@@ -26,6 +26,8 @@ func TestIDVectors(t *testing.T) {
 		{"record", proto.RecordID("api:helpdesk", "TCK-20931", []byte(`{"status":"open"}`)), "73b75855c14d5970b4f7b755b78694e7"},
 		{"record/empty", proto.RecordID("", "", nil), "dfc250418391173778e240b6c6c383b6"},
 		{"clean", proto.CleanID("3d195fc786c47ba01e9090273768bc18", "9c1f4e2ab7d35a60"), "4268581429b3ebb24404be2d6bc17271"},
+		{"attendance/no roster", proto.AttendanceID("3d195fc786c47ba01e9090273768bc18", "9c1f4e2ab7d35a60", ""), "4268581429b3ebb24404be2d6bc17271"},
+		{"attendance/roster", proto.AttendanceID("3d195fc786c47ba01e9090273768bc18", "9c1f4e2ab7d35a60", "5e0c7a21b9d4"), "6d7d6b6eee0463bfc6b55b988a833863"},
 		{"heartbeat", proto.HeartbeatID("CQUJ190460155", "6f1d2c3b4a5948e7b0c1d2e3f4a5b6c7"), "7e457e1aa3207c2ec3ac957a39d23820"},
 		{"heartbeat/utf-8", proto.HeartbeatID("Ünïcødé ✓", "run-1"), "b239764a8cf8492877e432123a961e57"},
 	}
@@ -48,6 +50,9 @@ func TestIDDeterministic(t *testing.T) {
 		{"PunchID", func() string { return proto.PunchID("CQUJ190460155", "00042", "2024-03-11T08:57:31", 1) }},
 		{"RecordID", func() string { return proto.RecordID("sql:hr", "departments/42", []byte(`{"dept_id":42}`)) }},
 		{"CleanID", func() string { return proto.CleanID("daed81c7591590354c6900614a2ef3ba", "9c1f4e2ab7d35a60") }},
+		{"AttendanceID", func() string {
+			return proto.AttendanceID("daed81c7591590354c6900614a2ef3ba", "9c1f4e2ab7d35a60", "5e0c7a21b9d4")
+		}},
 		{"HeartbeatID", func() string { return proto.HeartbeatID("csv:hq-drop", "run-7") }},
 	}
 	for _, tt := range tests {
@@ -84,6 +89,9 @@ func TestIDDistinct(t *testing.T) {
 		{"record/content changed", proto.RecordID("s", "k", []byte(`{"v":1}`)), proto.RecordID("s", "k", []byte(`{"v":2}`))},
 		{"clean/input|rules shifted", proto.CleanID("ab", "c"), proto.CleanID("a", "bc")},
 		{"clean/rules version", proto.CleanID("daed81c7591590354c6900614a2ef3ba", "r1"), proto.CleanID("daed81c7591590354c6900614a2ef3ba", "r2")},
+		{"attendance/roster version", proto.AttendanceID("i", "r", "v1"), proto.AttendanceID("i", "r", "v2")},
+		{"attendance/roster vs none", proto.AttendanceID("i", "r", "v1"), proto.AttendanceID("i", "r", "")},
+		{"attendance/rules|roster shifted", proto.AttendanceID("i", "rv", "1"), proto.AttendanceID("i", "r", "v1")},
 		{"heartbeat/source|run shifted", proto.HeartbeatID("ab", "c"), proto.HeartbeatID("a", "bc")},
 		{"kinds/clean vs heartbeat", proto.CleanID("x", "y"), proto.HeartbeatID("x", "y")},
 		{"kinds/record vs clean", proto.RecordID("x", "y", nil), proto.CleanID("x", "y")},

@@ -32,6 +32,12 @@ type RawPunch struct {
 	WorkCode    int       `json:"work_code,omitempty"`
 	CollectedAt time.Time `json:"collected_at"`
 	RunID       string    `json:"run_id"`
+	// ClockOffsetMS is the device clock minus the collector clock (both as
+	// wall clocks in DeviceTimeZone), in milliseconds, measured in the session
+	// that read the punch (since schema 1.1). Nil when it was not measured
+	// (CSV files); zero means the clocks agreed. A device clock reads to the
+	// second, so the offset is accurate to about ±1 s.
+	ClockOffsetMS *int64 `json:"clock_offset_ms,omitempty"`
 }
 
 // NewRawPunch fills ID and SchemaVersion from the identity fields of p.

@@ -21,6 +21,9 @@ type Config struct {
 	CleanStream  string
 	HealthStream string
 	DLQStream    string
+	// FleetStream is the collector's work-queue stream: one message per
+	// device, held by the replica that polls it (subjects FleetSubjects).
+	FleetStream string
 
 	Replicas int
 	// Memory stores streams in memory (tests, demos); production uses files.
@@ -37,6 +40,9 @@ type Config struct {
 
 	CheckpointBucket string
 	HealthBucket     string
+	// RosterBucket holds the transformer's roster, one key per device user
+	// at a site (see the transformer's roster package for keys and values).
+	RosterBucket string
 }
 
 // RegisterFlags adds the stream-*, kv-* and js-* flags to fs with defaults.
@@ -45,6 +51,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CleanStream, "stream-clean", "CLEAN", "name of the clean stream (clean.>)")
 	fs.StringVar(&c.HealthStream, "stream-health", "HEALTH", "name of the health stream (health.>)")
 	fs.StringVar(&c.DLQStream, "stream-dlq", "DLQ", "name of the dead-letter stream (dlq.>)")
+	fs.StringVar(&c.FleetStream, "stream-fleet", "FLEET", "name of the collector's device work-queue stream (fleet.>)")
 	fs.IntVar(&c.Replicas, "js-replicas", 1, "replicas of every stream and bucket (3 in a cluster)")
 	fs.BoolVar(&c.Memory, "js-memory", false, "keep streams in memory (tests and demos only)")
 	fs.DurationVar(&c.RawMaxAge, "stream-raw-max-age", 30*24*time.Hour, "how long raw records are kept")
@@ -55,12 +62,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DuplicateWindow, "js-duplicate-window", 2*time.Hour, "JetStream de-duplication window; must exceed the collector's publish-retry horizon")
 	fs.StringVar(&c.CheckpointBucket, "kv-checkpoints", "collector_checkpoints", "KV bucket of collector checkpoints")
 	fs.StringVar(&c.HealthBucket, "kv-health", "healthwatch_state", "KV bucket of healthwatch state")
+	fs.StringVar(&c.RosterBucket, "kv-roster", "transformer_roster", "KV bucket of the transformer's roster (device user at a site → person)")
 }
 
 // Validate checks the limits.
 func (c *Config) Validate() error {
 	var errs []error
-	for flagName, v := range map[string]string{"stream-raw": c.RawStream, "stream-clean": c.CleanStream, "stream-health": c.HealthStream, "stream-dlq": c.DLQStream, "kv-checkpoints": c.CheckpointBucket, "kv-health": c.HealthBucket} {
+	for flagName, v := range map[string]string{"stream-raw": c.RawStream, "stream-clean": c.CleanStream, "stream-health": c.HealthStream, "stream-dlq": c.DLQStream, "stream-fleet": c.FleetStream, "kv-checkpoints": c.CheckpointBucket, "kv-health": c.HealthBucket, "kv-roster": c.RosterBucket} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s must not be empty", flagName))
 		}
@@ -81,9 +89,19 @@ func (c *Config) storage() jetstream.StorageType {
 	return jetstream.FileStorage
 }
 
-// Streams returns the four stream definitions. Raw and DLQ use limits
-// retention so that any number of consumers can be added later without
-// affecting the pipeline.
+// FleetSubjectPrefix is the first token of the fleet stream's subjects; the
+// collector names them fleet.<mode>.<device>.
+const FleetSubjectPrefix = "fleet"
+
+// Streams returns the stream definitions: the four pipeline streams and the
+// collector's fleet stream. Raw and DLQ use limits retention so that any
+// number of consumers can be added later without affecting the pipeline.
+//
+// The fleet stream is a work queue holding exactly one message per device
+// (MaxMsgsPerSubject 1 with DiscardNewPerSubject, so re-seeding a device that
+// is already there is refused, whatever the duplicate window): a collector
+// replica that pulls it holds the device until it acknowledges or delays it,
+// and JetStream redelivers it to another replica when the holder dies.
 func (c *Config) Streams() []jetstream.StreamConfig {
 	base := func(name, prefix, desc string, maxAge time.Duration) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
@@ -106,7 +124,19 @@ func (c *Config) Streams() []jetstream.StreamConfig {
 	health.MaxMsgsPerSubject = c.HealthPerSubject
 	dlq := base(c.DLQStream, proto.PrefixDLQ, "punchflow: records that could not be processed, with reasons", c.DLQMaxAge)
 	dlq.DenyDelete = true
-	return []jetstream.StreamConfig{raw, clean, health, dlq}
+	fleet := jetstream.StreamConfig{
+		Name:                 c.FleetStream,
+		Description:          "punchflow: one work item per collector device; held by the replica polling it",
+		Subjects:             []string{FleetSubjectPrefix + ".>"},
+		Retention:            jetstream.WorkQueuePolicy,
+		Storage:              c.storage(),
+		Replicas:             c.Replicas,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Duplicates:           time.Minute,
+	}
+	return []jetstream.StreamConfig{raw, clean, health, dlq, fleet}
 }
 
 // Buckets returns the KV bucket definitions.
@@ -114,6 +144,7 @@ func (c *Config) Buckets() []jetstream.KeyValueConfig {
 	return []jetstream.KeyValueConfig{
 		{Bucket: c.CheckpointBucket, Description: "punchflow collector checkpoints", History: 1, Replicas: c.Replicas, Storage: c.storage()},
 		{Bucket: c.HealthBucket, Description: "punchflow healthwatch state per source", History: 4, Replicas: c.Replicas, Storage: c.storage()},
+		{Bucket: c.RosterBucket, Description: "punchflow roster: device user at a site → person, department, shift", History: 4, Replicas: c.Replicas, Storage: c.storage()},
 	}
 }
 

@@ -104,3 +104,44 @@ func TestConsumer(t *testing.T) {
 		t.Fatalf("consumer without DeliverFrom = %+v", c)
 	}
 }
+
+// TestFleetStream: the fleet stream is a work queue that keeps one message
+// per subject and refuses a second one, whatever the duplicate window, so
+// that seeding a device twice leaves one work item.
+func TestFleetStream(t *testing.T) {
+	ns := natstest.Run(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if err := Ensure(ctx, js, defaults(t, "--stream-fleet", "DEVICES")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "DEVICES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := st.CachedInfo().Config; cfg.Retention != jetstream.WorkQueuePolicy || cfg.Subjects[0] != FleetSubjectPrefix+".>" {
+		t.Fatalf("fleet stream config = %+v", cfg)
+	}
+	if _, err := js.Publish(ctx, "fleet.poll.A", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = js.Publish(ctx, "fleet.poll.A", []byte("a again"), jetstream.WithMsgID("another id"))
+	if err == nil || !strings.Contains(err.Error(), "maximum messages per subject") {
+		t.Fatalf("second message on one subject: %v, want refused", err)
+	}
+	if _, err := js.Publish(ctx, "fleet.live.B", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 {
+		t.Fatalf("fleet stream holds %d messages, want 2", info.State.Msgs)
+	}
+}

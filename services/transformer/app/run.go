@@ -1,32 +1,52 @@
 // Package app is the transformer service: one durable pull consumer on the
-// raw stream shared by every replica, the pure rules core, and publishes to
-// the clean stream. It keeps no state of its own.
+// raw stream shared by every replica, the pure rules core, the roster, and
+// publishes to the clean stream. It keeps no state of its own.
+//
+// Besides the service, Run handles three commands:
+//
+//	transformer rules check FILE [--roster FILE]
+//	transformer rules explain FILE --punch '{...}' [--roster FILE]
+//	transformer replay --since TIME [--subjects ...] --rules FILE [service flags]
 package app
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"time"
+	"os"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/punchflow/punchflow/platform/dispose"
-	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/platform/service"
 	"github.com/punchflow/punchflow/platform/topology"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/transformer/internal/roster"
 	"github.com/punchflow/punchflow/services/transformer/internal/rules"
 )
 
-// Run is the transformer's whole program; see cli.RunFunc.
+// Run is the transformer's whole program; see cli.RunFunc. The first
+// argument may name a command (rules, replay); otherwise it runs the service.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "rules":
+			return runRules(args[1:], stdout, stderr)
+		case "replay":
+			return runReplay(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
+	return runService(ctx, args, getenv, stderr)
+}
+
+func runService(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("transformer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		_, _ = io.WriteString(stderr, "Usage: transformer [flags]\n       transformer rules check FILE [--roster FILE]\n       transformer rules explain FILE --punch JSON [--roster FILE]\n       transformer replay --since TIME [--subjects LIST] --rules FILE [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	var cfg Config
-	cfg.register(fs)
+	cfg.register(fs, ":8082")
 	if help, err := service.Parse(fs, args, getenv, cfg.Validate); help || err != nil {
 		return err
 	}
@@ -34,14 +54,22 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if err := checkRosterFile(cfg.Roster.File); err != nil {
+		return err
+	}
 	rt, err := service.Start(ctx, "transformer", cfg.Common, fs, stderr)
 	if err != nil {
 		return err
 	}
-	rt.Log.Info("rules loaded", "file", cfg.RulesFile, "rules_version", rs.Version, "sites", len(rs.Sites))
+	rt.Log.Info("rules loaded", "file", cfg.RulesFile, "rules_version", rs.Version, "sites", len(rs.Sites), "shifts", len(rs.Shifts), "record_sources", len(rs.Records))
+	ros, rosterWorker, err := openRoster(ctx, rt, cfg)
+	if err != nil {
+		rt.Close()
+		return err
+	}
 	cons, err := rt.BindConsumer(ctx, cfg.Topology.RawStream, topology.Consumer(topology.ConsumerOptions{
 		Durable:        cfg.Durable,
-		FilterSubjects: []string{proto.PrefixRaw + ".punch.>"},
+		FilterSubjects: []string{proto.PrefixRaw + ".punch.>", proto.PrefixRaw + ".record.>"},
 		AckWait:        cfg.AckWait,
 		MaxDeliver:     cfg.MaxDeliver,
 		MaxAckPending:  cfg.MaxAckPending,
@@ -50,124 +78,50 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		rt.Close()
 		return err
 	}
-	t := &transformer{
-		rt:      rt,
-		rules:   rs,
-		cfg:     cfg,
-		dispose: dispose.New(rt.JS, proto.StageTransform, cfg.MaxDeliver, rt.Metrics, rt.Log),
+	p := newPipeline(rt, rs, ros, cfg)
+	workers := []service.Worker{func(ctx context.Context) error { return p.consume(ctx, cons) }}
+	if rosterWorker != nil {
+		workers = append(workers, rosterWorker)
 	}
-	return rt.Run(ctx, func(ctx context.Context) error { return t.consume(ctx, cons) })
+	return rt.Run(ctx, workers...)
 }
 
-type transformer struct {
-	rt      *service.Runtime
-	rules   *rules.Rules
-	cfg     Config
-	dispose *dispose.Disposer
-}
-
-// inflight is a message whose outcome is known (err) or awaits the
-// acknowledgement of its clean event (ack).
-type inflight struct {
-	msg jetstream.Msg
-	ack jetstream.PubAckFuture
-	err error
-}
-
-// consume runs until ctx ends, then drains: no new deliveries, every message
-// already delivered is settled.
-func (t *transformer) consume(ctx context.Context, cons jetstream.Consumer) error {
-	pending := make(chan inflight, t.cfg.InFlight)
-	settled := make(chan struct{})
-	go func() {
-		defer close(settled)
-		t.settleLoop(pending)
-	}()
-	cc, err := cons.Consume(func(msg jetstream.Msg) { pending <- t.handle(msg) },
-		jetstream.PullMaxMessages(min(t.cfg.InFlight, 500)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			t.rt.Log.Warn("consume", "err", err)
-		}))
-	if err != nil {
-		close(pending)
-		<-settled
-		return fmt.Errorf("consume %s: %w", t.cfg.Durable, err)
-	}
-	<-ctx.Done()
-	cc.Drain()
-	select {
-	case <-cc.Closed():
-	case <-time.After(t.rt.ShutdownTimeout()):
-		cc.Stop()
-	}
-	close(pending)
-	<-settled
-	return nil
-}
-
-// handle transforms one raw punch and publishes the result asynchronously.
-func (t *transformer) handle(msg jetstream.Msg) inflight {
-	start := time.Now()
-	defer func() { t.rt.Metrics.Handler.Observe(time.Since(start).Seconds()) }()
-	t.rt.Metrics.Received.WithLabelValues(proto.KindRawPunch).Inc()
-	out, err := t.transform(msg)
-	if err != nil {
-		return inflight{msg: msg, err: err}
-	}
-	fut, err := t.rt.JS.PublishMsgAsync(out)
-	if err != nil {
-		return inflight{msg: msg, err: fault.NewTransient(fmt.Errorf("publish %s: %w", out.Subject, err))}
-	}
-	return inflight{msg: msg, ack: fut}
-}
-
-// transform is decode → rules → encode. Every error it returns is permanent.
-func (t *transformer) transform(msg jetstream.Msg) (*nats.Msg, error) {
-	p, err := proto.DecodeRawPunch(msg.Data())
-	if err != nil {
-		return nil, fault.NewPermanent(proto.ReasonDecode, err)
-	}
-	lin := proto.Lineage{RawSubject: msg.Subject(), CorrelationID: msg.Headers().Get(proto.HeaderCorrelationID)}
-	if meta, err := msg.Metadata(); err == nil {
-		lin.RawStream, lin.RawSequence = meta.Stream, meta.Sequence.Stream
-	}
-	ev, err := t.rules.Apply(p, lin)
-	if err != nil {
-		return nil, fault.NewPermanent(proto.ReasonInvalid, err)
-	}
-	ev.ProcessedAt = time.Now().UTC()
-	data, err := proto.Encode(&ev)
-	if err != nil {
-		return nil, fault.NewPermanent(proto.ReasonInvalid, err)
-	}
-	h := nats.Header{}
-	h.Set(proto.HeaderMsgID, ev.ID)
-	h.Set(proto.HeaderType, proto.KindAttendanceEvent)
-	h.Set(proto.HeaderSchemaVersion, proto.SchemaVersion)
-	if lin.CorrelationID != "" {
-		h.Set(proto.HeaderCorrelationID, lin.CorrelationID)
-	}
-	h.Set(proto.HeaderTraceparent, proto.ChildTraceparent(msg.Headers().Get(proto.HeaderTraceparent)))
-	return &nats.Msg{Subject: proto.CleanAttendanceSubject(ev.Site), Data: data, Header: h}, nil
-}
-
-// settleLoop waits for each publish's acknowledgement and settles the input
-// message: only an acknowledged clean event acks its raw punch.
-func (t *transformer) settleLoop(pending <-chan inflight) {
-	for p := range pending {
-		err := p.err
-		if p.ack != nil {
-			select {
-			case <-p.ack.Ok():
-				t.rt.Metrics.Published.WithLabelValues(proto.KindAttendanceEvent).Inc()
-			case perr := <-p.ack.Err():
-				err = fault.NewTransient(fmt.Errorf("publish clean event: %w", perr))
-			}
+// openRoster loads the configured roster before any message is handled and
+// returns the worker that keeps it current (nil when none is configured).
+func openRoster(ctx context.Context, rt *service.Runtime, cfg Config) (*rosters, service.Worker, error) {
+	ros := newRosters(rt.Registry, rt.Log)
+	switch {
+	case cfg.Roster.File != "":
+		f := &fileRoster{path: cfg.Roster.File, poll: cfg.Roster.Poll, into: ros}
+		if err := f.load(); err != nil {
+			return nil, nil, err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if serr := t.dispose.Settle(ctx, p.msg, err); serr != nil {
-			t.rt.Log.Warn("settle", "subject", p.msg.Subject(), "err", serr)
+		return ros, f.run, nil
+	case cfg.Roster.KV:
+		k, err := startKVRoster(ctx, rt.JS, cfg.Topology.RosterBucket, ros)
+		if err != nil {
+			return nil, nil, err
 		}
-		cancel()
+		return ros, k.run, nil
 	}
+	rt.Log.Info("no roster configured: device users are not looked up (give --roster FILE or --roster-kv)")
+	return ros, nil, nil
 }
+
+// checkRosterFile fails fast, before connecting, on a roster file that
+// cannot be read or parsed.
+func checkRosterFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("roster: %w", err)
+	}
+	_, err = roster.Parse(path, b)
+	return err
+}
+
+// errRejected is returned by the rules commands when the file or the punch
+// does not pass, after the details were printed.
+var errRejected = errors.New("rejected")

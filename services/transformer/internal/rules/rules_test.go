@@ -50,17 +50,18 @@ func TestApply(t *testing.T) {
 	}{
 		{name: "plain EST check-in", p: punch("hq", "2026-01-15T08:59:00", 0), wantAt: "2026-01-15T13:59:00Z", wantDir: "in", wantDate: "2026-01-15"},
 		{name: "EDT check-out", p: punch("hq", "2026-07-15T17:30:00", 1), wantAt: "2026-07-15T21:30:00Z", wantDir: "out", wantDate: "2026-07-15"},
-		{name: "half-hour zone", p: punch("plant", "2026-03-01T09:00:00", 4), wantAt: "2026-03-01T03:30:00Z", wantDir: "in", wantDate: "2026-03-01"},
-		{name: "spring-forward gap maps after the gap", p: punch("hq", "2026-03-08T02:30:00", 0), wantAt: "2026-03-08T07:30:00Z", wantDir: "in", wantDate: "2026-03-08", wantFlags: []string{FlagDSTGap}},
-		{name: "fall-back overlap takes the earlier instant", p: punch("hq", "2026-11-01T01:30:00", 1), wantAt: "2026-11-01T05:30:00Z", wantDir: "out", wantDate: "2026-11-01", wantFlags: []string{FlagDSTOverlap}},
+		{name: "half-hour zone", p: punch("plant", "2026-03-01T09:00:00", 4), wantAt: "2026-03-01T03:30:00Z", wantDir: "in", wantDate: "2026-03-01", wantFlags: []string{FlagWeekend}},
+		{name: "spring-forward gap maps after the gap", p: punch("hq", "2026-03-08T02:30:00", 0), wantAt: "2026-03-08T07:30:00Z", wantDir: "in", wantDate: "2026-03-08", wantFlags: []string{FlagDSTGap, FlagWeekend}},
+		{name: "fall-back overlap takes the earlier instant", p: punch("hq", "2026-11-01T01:30:00", 1), wantAt: "2026-11-01T05:30:00Z", wantDir: "out", wantDate: "2026-11-01", wantFlags: []string{FlagDSTOverlap, FlagWeekend}},
 		{name: "unlisted site uses the default zone", p: punch("branch", "2026-05-05T10:00:00", 2), wantAt: "2026-05-05T10:00:00Z", wantDir: "break_out", wantDate: "2026-05-05", wantFlags: []string{FlagDefaultZone}},
-		{name: "unknown state code is kept and flagged", p: punch("hq", "2026-01-15T12:00:00", 255), wantAt: "2026-01-15T17:00:00Z", wantDir: "unknown", wantDate: "2026-01-15", wantFlags: []string{FlagUnknownState}},
+		{name: "unmapped state code without a shift is unknown and flagged", p: punch("hq", "2026-01-15T12:00:00", 77), wantAt: "2026-01-15T17:00:00Z", wantDir: "unknown", wantDate: "2026-01-15", wantFlags: []string{FlagUnknownState}},
+		{name: "state 255 without a shift cannot be decided", p: punch("hq", "2026-01-15T12:00:00", 255), wantAt: "2026-01-15T17:00:00Z", wantDir: "unknown", wantDate: "2026-01-15"},
 		{name: "reset device clock", p: punch("hq", "2000-01-01T00:00:00", 0), wantCode: RejectTooOld},
 		{name: "clock far ahead", p: punch("hq", "2026-11-03T12:00:00", 0), wantCode: RejectInFuture},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := r.Apply(tt.p, proto.Lineage{RawSubject: "raw.punch.x.y", RawStream: "RAW", RawSequence: 7})
+			ev, err := r.Apply(tt.p, nil, proto.Lineage{RawSubject: "raw.punch.x.y", RawStream: "RAW", RawSequence: 7})
 			if tt.wantCode != "" {
 				var rej *Rejection
 				if !errors.As(err, &rej) || rej.Code != tt.wantCode {
@@ -98,32 +99,10 @@ func TestApply(t *testing.T) {
 
 func TestApplyUnknownSiteWithoutDefault(t *testing.T) {
 	r := mustParse(t, "sites:\n  hq:\n    time_zone: Europe/Berlin\n")
-	_, err := r.Apply(punch("elsewhere", "2026-01-15T08:00:00", 0), proto.Lineage{})
+	_, err := r.Apply(punch("elsewhere", "2026-01-15T08:00:00", 0), nil, proto.Lineage{})
 	var rej *Rejection
 	if !errors.As(err, &rej) || rej.Code != RejectUnknownSite {
 		t.Fatalf("got %v, want %s", err, RejectUnknownSite)
-	}
-}
-
-func TestParseErrors(t *testing.T) {
-	tests := []struct {
-		name, file, want string
-	}{
-		{"bad zone names its line", "default_time_zone: UTC\nsites:\n  hq:\n    time_zone: Mars/Olympus\n", "line 4: sites.hq.time_zone"},
-		{"missing zone", "sites:\n  hq: {}\n", "sites.hq.time_zone is required"},
-		{"unknown field", "default_time_zone: UTC\ntimezone: UTC\n", "field timezone not found"},
-		{"bad state direction", "default_time_zone: UTC\nstates:\n  \"7\": sideways\n", "line 3: states.7"},
-		{"bad state code", "default_time_zone: UTC\nstates:\n  \"x\": in\n", "states key \"x\""},
-		{"no zone at all", "", "no time zone at all"},
-		{"bad duration", "default_time_zone: UTC\nmax_future: soon\n", "line 2: max_future"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.file))
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Parse error = %v, want it to contain %q", err, tt.want)
-			}
-		})
 	}
 }
 

@@ -1,0 +1,352 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/punchflow/punchflow/platform/natstest"
+	"github.com/punchflow/punchflow/proto"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
+// service's logger and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// running is a transformer started through Run.
+type running struct {
+	addr   string
+	out    *syncBuffer
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs the transformer with args against ns and waits for /readyz.
+// The test's cleanup stops it and checks that Run returned nil.
+func start(t testing.TB, ns *server.Server, args ...string) *running {
+	t.Helper()
+	r := &running{addr: freeAddr(t), out: &syncBuffer{}, logs: &syncBuffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	all := append([]string{"--nats-url", ns.ClientURL(), "--http-addr", r.addr, "--log-format", "json", "--js-memory", "--shutdown-timeout", "10s"}, args...)
+	go func() { r.done <- Run(ctx, all, func(string) string { return "" }, r.out, r.logs) }()
+	waitFor(t, "transformer /readyz", 30*time.Second, func() (bool, string) {
+		select {
+		case err := <-r.done:
+			t.Fatalf("transformer stopped: %v\n%s", err, r.logs.String())
+		default:
+		}
+		resp, err := http.Get("http://" + r.addr + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, string(b)
+	})
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels the transformer and checks that it drained cleanly. It may
+// be called more than once.
+func (r *running) stop(t testing.TB) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run returned %v\n%s", err, r.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("Run did not return within 30s of cancellation")
+	}
+}
+
+// metric reads one series from /metrics ("name" or `name{label="v"}`).
+func (r *running) metric(t testing.TB, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + r.addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
+}
+
+func connect(t testing.TB, ns *server.Server) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func writeFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // atomic, as a ConfigMap update is
+		t.Fatal(err)
+	}
+	return path
+}
+
+// publishPunches publishes punches to RAW as the collector does (id as
+// Nats-Msg-Id) and waits for every acknowledgement.
+func publishPunches(t testing.TB, js jetstream.JetStream, punches []proto.RawPunch) {
+	t.Helper()
+	msgs := make([]*nats.Msg, len(punches))
+	for i := range punches {
+		b, err := proto.Encode(&punches[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = &nats.Msg{Subject: proto.RawPunchSubject(punches[i].Site, punches[i].DeviceSerial), Data: b,
+			Header: nats.Header{proto.HeaderMsgID: {punches[i].ID}, proto.HeaderCorrelationID: {punches[i].RunID}}}
+	}
+	publishRaw(t, js, msgs)
+}
+
+func publishRaw(t testing.TB, js jetstream.JetStream, msgs []*nats.Msg) {
+	t.Helper()
+	// A sliding window below the client's limit of outstanding async
+	// publishes (4000): wait for the oldest acknowledgement when it is full.
+	const window = 2000
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	wait := func(f jetstream.PubAckFuture) {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatalf("publish %s: %v", f.Msg().Subject, err)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("publish %s: no acknowledgement", f.Msg().Subject)
+		}
+	}
+	for i, m := range msgs {
+		if i >= window {
+			wait(futures[i-window])
+		}
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures[max(0, len(futures)-window):] {
+		wait(f)
+	}
+}
+
+// publishBulk publishes punches to RAW as plain NATS messages (no
+// per-message acknowledgement: cheaper for large test loads) with their id
+// as Nats-Msg-Id, and waits until RAW holds want messages in all.
+func publishBulk(t testing.TB, ns *server.Server, js jetstream.JetStream, punches []proto.RawPunch, want uint64) {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for i := range punches {
+		b, err := proto.Encode(&punches[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &nats.Msg{Subject: proto.RawPunchSubject(punches[i].Site, punches[i].DeviceSerial), Data: b,
+			Header: nats.Header{proto.HeaderMsgID: {punches[i].ID}}}
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fmt.Sprintf("RAW to hold %d messages", want), 60*time.Second, func() (bool, string) {
+		s, err := js.Stream(context.Background(), "RAW")
+		if err != nil {
+			return false, err.Error()
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		return info.State.Msgs >= want, fmt.Sprint(info.State.Msgs)
+	})
+}
+
+// readStream returns every message of a stream on a subject filter, waiting
+// until there are at least want of them.
+func readStream(t testing.TB, js jetstream.JetStream, stream, filter string, want int) []jetstream.Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFor(t, fmt.Sprintf("%d messages on %s", want, filter), 60*time.Second, func() (bool, string) {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return false, err.Error()
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return false, err.Error()
+		}
+		n := uint64(0)
+		for _, c := range info.State.Subjects {
+			n += c
+		}
+		return n >= uint64(want), fmt.Sprintf("%d", n)
+	})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []jetstream.Msg
+	for {
+		batch, err := cons.FetchNoWait(1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			out = append(out, m)
+			n++
+		}
+		if n == 0 {
+			ci := cons.CachedInfo()
+			if ci != nil && ci.NumPending == 0 {
+				return out
+			}
+			time.Sleep(10 * time.Millisecond)
+			if len(out) >= want {
+				ci, err := cons.Info(ctx)
+				if err == nil && ci.NumPending == 0 {
+					return out
+				}
+			}
+		}
+	}
+}
+
+// waitIdle waits until a RAW consumer has nothing pending and nothing
+// awaiting acknowledgement.
+func waitIdle(t testing.TB, js jetstream.JetStream, durable string) {
+	t.Helper()
+	waitFor(t, "consumer "+durable+" to settle everything", 60*time.Second, func() (bool, string) {
+		c, err := js.Consumer(context.Background(), "RAW", durable)
+		if err != nil {
+			return false, err.Error()
+		}
+		ci, err := c.Info(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		return ci.NumPending == 0 && ci.NumAckPending == 0 && ci.NumRedelivered == 0, fmt.Sprintf("pending %d, ack pending %d, redelivered %d", ci.NumPending, ci.NumAckPending, ci.NumRedelivered)
+	})
+}
+
+func decodeEvents(t testing.TB, msgs []jetstream.Msg) []proto.AttendanceEvent {
+	t.Helper()
+	out := make([]proto.AttendanceEvent, len(msgs))
+	for i, m := range msgs {
+		ev, err := proto.DecodeAttendanceEvent(m.Data())
+		if err != nil {
+			t.Fatalf("clean message %d: %v", i, err)
+		}
+		if m.Headers().Get(proto.HeaderMsgID) != ev.ID {
+			t.Fatalf("clean message %d: Nats-Msg-Id %q, id %q", i, m.Headers().Get(proto.HeaderMsgID), ev.ID)
+		}
+		out[i] = ev
+	}
+	return out
+}
+
+func readDLQ(t testing.TB, js jetstream.JetStream, want int) []proto.DeadLetter {
+	t.Helper()
+	var out []proto.DeadLetter
+	for _, m := range readStream(t, js, "DLQ", "dlq.>", want) {
+		dl, err := proto.DeadLetterFromHeader(m.Headers())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, dl)
+	}
+	return out
+}
+
+// natsServer starts an embedded JetStream server for one test.
+func natsServer(t testing.TB) *server.Server { return natstest.Run(t) }
