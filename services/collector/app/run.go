@@ -1,6 +1,7 @@
-// Package app is the collector service: it runs the configured sources on a
-// schedule, publishes what they read to the raw stream, and publishes a
-// heartbeat after every run.
+// Package app is the collector service: it runs the configured sources (a
+// CSV folder, a fleet of ZK devices, or both), publishes what they read to
+// the raw stream, and publishes a heartbeat after every run or device
+// session. "collector probe" checks one device before it joins a fleet.
 package app
 
 import (
@@ -12,18 +13,25 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-retry"
 
 	"github.com/punchflow/punchflow/platform/dispose"
 	"github.com/punchflow/punchflow/platform/service"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/collector/internal/csvsource"
+	"github.com/punchflow/punchflow/services/collector/internal/fleet"
 )
 
-// Run is the collector's whole program; see cli.RunFunc.
+// Run is the collector's whole program; see cli.RunFunc. "collector probe
+// …" runs the device probe instead of the service (see runProbe).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "probe" {
+		return runProbe(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg Config
+	cfg := Config{getenv: getenv}
 	cfg.register(fs)
 	if help, err := service.Parse(fs, args, getenv, cfg.Validate); help || err != nil {
 		return err
@@ -38,13 +46,83 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("checkpoint bucket %s: %w (start with --provision or create it)", cfg.Topology.CheckpointBucket, err)
 	}
 	dl := dispose.New(rt.JS, proto.StageCollect, 0, rt.Metrics, rt.Log)
-	src, err := csvsource.New(cfg.csvConfig(), rt.JS, dl, kv, rt.Metrics, rt.Log)
-	if err != nil {
-		rt.Close()
-		return err
+	var workers []service.Worker
+	if cfg.CSV.Dir != "" {
+		src, err := csvsource.New(cfg.csvConfig(), rt.JS, dl, kv, rt.Metrics, rt.Log)
+		if err != nil {
+			rt.Close()
+			return err
+		}
+		c := &collector{rt: rt, csv: src, poll: cfg.CSV.Poll, once: cfg.Once}
+		workers = append(workers, c.loop)
 	}
-	c := &collector{rt: rt, csv: src, poll: cfg.CSV.Poll, once: cfg.Once}
-	return rt.Run(ctx, c.loop)
+	if cfg.Fleet.File != "" {
+		w, err := startFleet(ctx, rt, &cfg, kv, dl)
+		if err != nil {
+			rt.Close()
+			return err
+		}
+		workers = append(workers, w)
+	}
+	return rt.Run(ctx, workers...)
+}
+
+// fleetAckTimeout bounds the wait for one punch's acknowledgement.
+const fleetAckTimeout = 15 * time.Second
+
+// startFleet builds the fleet and returns its worker: with --once one read of
+// every device; otherwise the work-queue fleet, seeded and with its two
+// consumers bound (readiness waits for them).
+func startFleet(ctx context.Context, rt *service.Runtime, cfg *Config, kv fleet.Store, dl *dispose.Disposer) (service.Worker, error) {
+	// The fleet's own JetStream context bounds how long an asynchronous
+	// publish waits for its acknowledgement, so that a punch whose
+	// acknowledgement was lost is published again instead of holding its
+	// session forever.
+	js, err := jetstream.New(rt.NC, jetstream.WithPublishAsyncTimeout(fleetAckTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	fl, err := fleet.New(cfg.fleetConfig(), fleet.Deps{
+		JS: js, NC: rt.NC, KV: kv, DLQ: dl, Metrics: rt.Metrics, Registerer: rt.Registry, Log: rt.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range fl.Devices() {
+		rt.Log.Debug("fleet device", "device", d)
+	}
+	if cfg.Once {
+		return func(ctx context.Context) error {
+			sum, err := fl.SyncOnce(ctx)
+			rt.Log.Info("fleet read once", "devices", sum.Devices, "failed", sum.Failed, "published", sum.Published, "rejected", sum.Rejected)
+			if err != nil && ctx.Err() == nil {
+				rt.Log.Error("some devices could not be read", "err", err)
+			}
+			return nil
+		}, nil
+	}
+	b := retry.WithMaxDuration(time.Minute, retry.WithCappedDuration(5*time.Second, retry.NewExponential(200*time.Millisecond)))
+	if err := retry.Do(ctx, b, func(ctx context.Context) error {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := fl.Seed(sctx); err != nil {
+			rt.Log.Warn("seeding the fleet work queue, will retry", "err", err)
+			return retry.RetryableError(err)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("seed fleet stream %s (start with --provision or create it): %w", cfg.Topology.FleetStream, err)
+	}
+	pollCfg, liveCfg := fl.ConsumerConfigs()
+	poll, err := rt.BindConsumer(ctx, cfg.Topology.FleetStream, pollCfg)
+	if err != nil {
+		return nil, err
+	}
+	live, err := rt.BindConsumer(ctx, cfg.Topology.FleetStream, liveCfg)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return fl.Run(ctx, poll, live) }, nil
 }
 
 type collector struct {

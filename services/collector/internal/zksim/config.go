@@ -43,8 +43,9 @@ type Config struct {
 	// replies within pyzk's 1 024-byte read); larger ones go through
 	// CMD_READ_BUFFER chunks. A negative value never answers inline.
 	InlineMax int
-	// FrameGap is the pause between the packets of one reply (Node clients
-	// need ≈ 20–30 ms; default 0, fast).
+	// FrameGap is the least pause between two packets a session sends,
+	// within a reply and between replies and events (Node clients need
+	// ≈ 20–30 ms; default 0, fast).
 	FrameGap time.Duration
 	// PunchInterval, when positive, makes the device generate a live punch
 	// from a random user at this rate.
@@ -106,6 +107,11 @@ type Faults struct {
 	ChunkDelay time.Duration
 	// Latency delays every reply (an added round trip).
 	Latency time.Duration
+	// Bandwidth, when positive, limits what the device sends to this many
+	// bytes per second per session (a slow link or a slow device; the
+	// issue's realistic figure is 100 KB/s). TCP frames are paced in pieces
+	// of at most 2 KiB, UDP datagrams one by one; 0 is unlimited.
+	Bandwidth int
 	// DropEvery drops every Nth UDP datagram the device sends.
 	DropEvery int
 	// DropRate drops each UDP datagram the device sends with this
@@ -203,6 +209,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("zksim: EventSize %d: want one of %v", cfg.EventSize, zk.EventSizes)
 	case f.DropRate < 0 || f.DropRate >= 1:
 		return cfg, fmt.Errorf("zksim: Faults.DropRate %v: want [0, 1)", f.DropRate)
+	case f.Bandwidth < 0:
+		return cfg, fmt.Errorf("zksim: Faults.Bandwidth %d: want bytes per second, or 0 for unlimited", f.Bandwidth)
 	case f.DropEvery < 0 || f.GarbageBytes < 0 || f.DuplicatePunches < 0 || f.ResetOnChunk < 0 || f.StallOnChunk < 0:
 		return cfg, fmt.Errorf("zksim: negative fault count in %+v", f)
 	}

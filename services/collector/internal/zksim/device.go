@@ -40,6 +40,7 @@ type Stats struct {
 	Disables         int // CMD_DISABLEDEVICE requests
 	Enables          int // CMD_ENABLEDEVICE requests (and automatic re-enables)
 	AcksReceived     int // CMD_ACK_OK packets from clients (never answered)
+	Registrations    int // CMD_REG_EVENT requests with a non-zero mask
 	EventsSent       int // realtime event packets queued to sessions
 	DroppedDatagrams int // UDP datagrams dropped by Faults.DropEvery / DropRate
 	BadChecksums     int // inbound packets with a bad checksum

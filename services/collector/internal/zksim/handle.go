@@ -118,6 +118,9 @@ func (d *Device) handleLocked(s *session, p zk.Packet) (reply, bool) {
 		var mask [4]byte
 		copy(mask[:], p.Data)
 		s.events = binary.LittleEndian.Uint32(mask[:])
+		if s.events != 0 {
+			d.stats.Registrations++
+		}
 		return ok()
 	case zk.CmdOptionsWRQ, zk.CmdRefreshData, zk.CmdCancelCapture, zk.CmdStartVerify,
 		zk.CmdUnlock, zk.CmdRestart, zk.CmdPowerOff:

@@ -49,9 +49,15 @@ func newSession(l link) *session {
 }
 
 // writeLoop sends a session's replies in order, applying delays and the gap
-// between frames, until the session ends.
+// between frames, until the session ends. The gap separates every two
+// frames of the session, also the last of one reply and the first of the
+// next: node-zklib sends all its CMD_READ_BUFFER requests at once, and
+// answers written back to back reach it in one socket read, of which it
+// parses only the first frame.
 func (d *Device) writeLoop(s *session) {
 	defer d.wg.Done()
+	var last time.Time // when the previous frame was written
+	pace := pacer{rate: d.cfg.Faults.Bandwidth}
 	for {
 		var r reply
 		select {
@@ -63,7 +69,7 @@ func (d *Device) writeLoop(s *session) {
 			return
 		}
 		for i, pkt := range r.packets {
-			if i > 0 && !pause(d.cfg.FrameGap, s.quit) {
+			if gap := d.cfg.FrameGap; gap > 0 && !last.IsZero() && !pause(time.Until(last.Add(gap)), s.quit) {
 				return
 			}
 			if r.cut > 0 && i == r.cut {
@@ -73,10 +79,11 @@ func (d *Device) writeLoop(s *session) {
 				}
 				break
 			}
-			if err := s.link.send(pkt); err != nil {
+			if err := pace.send(s, pkt); err != nil {
 				d.endSession(s)
 				return
 			}
+			last = time.Now()
 		}
 		if r.end {
 			d.endSession(s)

@@ -1,0 +1,208 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/punchflow/punchflow/services/collector/internal/zksim"
+)
+
+// syncBuffer collects a service's logs from its goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// replica is one collector started through Run.
+type replica struct {
+	name   string
+	addr   string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned, with err set
+	err    error
+}
+
+// startCollector runs the collector with args (plus --http-addr and quiet
+// JSON logs) until the test ends or stop is called.
+func startCollector(t *testing.T, name string, args ...string) *replica {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &replica{name: name, addr: freeAddr(t), logs: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	args = append([]string{"--http-addr", r.addr, "--log-format", "json", "--shutdown-timeout", "3s"}, args...)
+	go func() {
+		defer close(r.done)
+		r.err = Run(ctx, args, func(string) string { return "" }, io.Discard, r.logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(15 * time.Second):
+			t.Errorf("collector %s did not stop", name)
+		}
+		if t.Failed() {
+			t.Logf("---- %s logs (last 6 KB)\n%s", name, tail(r.logs.String(), 6<<10))
+		}
+	})
+	return r
+}
+
+// waitReady waits for /readyz of r.
+func (r *replica) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-r.done:
+			t.Fatalf("collector %s exited early: %v\n%s", r.name, r.err, r.logs.String())
+		default:
+		}
+		resp, err := http.Get("http://" + r.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("collector %s not ready after 30 s", r.name)
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// writeFleet writes a fleet file for the simulated devices and returns its
+// path.
+func writeFleet(t *testing.T, devs []*zksim.Device, extra string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("defaults:\n  site: hq\n  time_zone: UTC\n  poll_interval: 300ms\n  timeout: 1s\ndevices:\n")
+	for _, d := range devs {
+		host, port, _ := net.SplitHostPort(d.Addr())
+		fmt.Fprintf(&b, "  - serial: %s\n    address: %s\n    port: %s\n%s", d.Config().SerialNumber, host, port, extra)
+	}
+	path := filepath.Join(t.TempDir(), "fleet.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startSim(t *testing.T, cfg zksim.Config) *zksim.Device {
+	t.Helper()
+	d, err := zksim.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// proxy forwards TCP connections to target until Kill, which drops every
+// connection and refuses new ones: a network partition of whatever
+// connects through it.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	killed bool
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	go p.serve()
+	t.Cleanup(p.Kill)
+	return p
+}
+
+func (p *proxy) URL() string { return "nats://" + p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.killed {
+			p.mu.Unlock()
+			c.Close()
+			u.Close()
+			return
+		}
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(u, c); u.Close() }()
+		go func() { _, _ = io.Copy(c, u); c.Close() }()
+	}
+}
+
+// Kill partitions everything behind the proxy.
+func (p *proxy) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.killed {
+		return
+	}
+	p.killed = true
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
