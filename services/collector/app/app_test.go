@@ -30,6 +30,18 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"KEY_A": "4711"}
+	srcFile := filepath.Join(dir, "sources.yaml")
+	if err := os.WriteFile(srcFile, []byte("api: [{name: a, base_url: 'http://h', key_fields: [id]}]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badSrc := filepath.Join(dir, "bad-sources.yaml")
+	if err := os.WriteFile(badSrc, []byte("api: [{name: a, base_url: 'http://h', key_fields: [id], pagination: {style: pages}}]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	admsFile := filepath.Join(dir, "adms.yaml")
+	if err := os.WriteFile(admsFile, []byte("devices: [{serial: P1, site: hq}]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -47,6 +59,13 @@ func TestValidate(t *testing.T) {
 		{"bad fleet flags", []string{"--fleet", good, "--fleet-concurrency", "0", "--fleet-lease", "100ms"}, env, "fleet-concurrency must be at least 1"},
 		{"csv settings checked only with csv", []string{"--fleet", good, "--csv-poll", "0s"}, env, ""},
 		{"csv settings checked with csv", []string{"--csv-dir", dir, "--csv-poll", "0s"}, nil, "csv-poll must be positive"},
+		{"sources file only", []string{"--sources-file", srcFile}, nil, ""},
+		{"bad sources file", []string{"--sources-file", badSrc}, nil, `pagination style "pages"`},
+		{"adms only", []string{"--adms-addr", ":0", "--adms-devices", admsFile}, nil, ""},
+		{"adms without devices", []string{"--adms-addr", ":0"}, nil, "adms-addr needs --adms-devices"},
+		{"adms devices without addr", []string{"--csv-dir", dir, "--adms-devices", admsFile}, nil, "adms-devices is set but adms-addr is not"},
+		{"adms with once", []string{"--adms-addr", ":0", "--adms-devices", admsFile, "--once"}, nil, "cannot be used with --once"},
+		{"adms devices file missing", []string{"--adms-addr", ":0", "--adms-devices", filepath.Join(dir, "nope.yaml")}, nil, "adms devices file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/punchflow/punchflow/platform/service"
+	"github.com/punchflow/punchflow/services/collector/internal/adms"
 	"github.com/punchflow/punchflow/services/collector/internal/csvsource"
 	"github.com/punchflow/punchflow/services/collector/internal/fleet"
+	"github.com/punchflow/punchflow/services/collector/internal/sources"
 )
 
 // Config is the collector's configuration. At least one source is required:
-// a CSV folder (--csv-dir), a device fleet (--fleet), or both.
+// a CSV folder (--csv-dir), a device fleet (--fleet), API and SQL sources
+// (--sources-file), the ADMS push endpoint (--adms-addr), or several.
 type Config struct {
 	service.Common
 	CSV struct {
@@ -50,12 +53,26 @@ type Config struct {
 		Prune                bool
 		Replica              string
 	}
+	// SourcesFile declares the HTTP API and SQL table sources (package
+	// sources); each runs its live loop.
+	SourcesFile string
+	ADMS        struct {
+		Addr       string
+		Devices    string
+		Delay      time.Duration
+		ErrorDelay time.Duration
+		Batched    bool
+		AckTimeout time.Duration
+		Heartbeat  time.Duration
+	}
 	// Once runs every source a single time and exits.
 	Once bool
 
-	mapping csvsource.Mapping
-	devices []fleet.Device
-	getenv  func(string) string
+	mapping     csvsource.Mapping
+	devices     []fleet.Device
+	sources     *sources.File
+	admsDevices []adms.Device
+	getenv      func(string) string
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -92,15 +109,31 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Fleet.Consumer, "fleet-consumer", "collector_fleet", "prefix of the fleet stream's durable consumers (<prefix>_poll, <prefix>_live)")
 	fs.BoolVar(&c.Fleet.Prune, "fleet-prune", true, "at start, delete work items of devices no longer in the fleet file (all replicas share one file)")
 	fs.StringVar(&c.Fleet.Replica, "fleet-replica", "", "name of this replica in logs and device state (default: the host name)")
+	fs.StringVar(&c.SourcesFile, "sources-file", "", "YAML file declaring HTTP API and SQL table sources (api: [...], sql: [...]); each runs its live loop")
+	fs.StringVar(&c.ADMS.Addr, "adms-addr", "", "address of the ADMS push endpoint for devices (/iclock/*), e.g. :8088 (off when empty)")
+	fs.StringVar(&c.ADMS.Devices, "adms-devices", "", "YAML allow-list of ADMS devices: devices: [{serial, site, time_zone}]")
+	fs.DurationVar(&c.ADMS.Delay, "adms-delay", 10*time.Second, "how often ADMS devices poll for commands (handshake option Delay)")
+	fs.DurationVar(&c.ADMS.ErrorDelay, "adms-error-delay", 30*time.Second, "how long ADMS devices wait after a failed request (option ErrorDelay)")
+	fs.BoolVar(&c.ADMS.Batched, "adms-batched", false, "ADMS devices upload every minute instead of each punch at once (option Realtime=0)")
+	fs.DurationVar(&c.ADMS.AckTimeout, "adms-ack-timeout", 10*time.Second, "how long an ADMS upload waits for JetStream before the device is told to send it again")
+	fs.DurationVar(&c.ADMS.Heartbeat, "adms-heartbeat", time.Minute, "most often a heartbeat is published per ADMS device")
 	fs.BoolVar(&c.Once, "once", false, "run every source once and exit (the fleet reads every device once, without the work queue)")
 }
 
 // Validate checks the configuration and loads the fleet file.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.CSV.Dir == "" && c.Fleet.File == "" {
-		errs = append(errs, errors.New("no source: give --csv-dir FOLDER (PUNCHFLOW_CSV_DIR), --fleet FILE (PUNCHFLOW_FLEET), or both"))
+	if c.CSV.Dir == "" && c.Fleet.File == "" && c.SourcesFile == "" && c.ADMS.Addr == "" {
+		errs = append(errs, errors.New("no source: give --csv-dir FOLDER (PUNCHFLOW_CSV_DIR), --fleet FILE (PUNCHFLOW_FLEET), --sources-file FILE (PUNCHFLOW_SOURCES_FILE), --adms-addr ADDR with --adms-devices FILE, or several"))
 	}
+	if c.SourcesFile != "" {
+		f, err := sources.Load(c.SourcesFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.sources = f
+	}
+	errs = append(errs, c.validateADMS()...)
 	if c.CSV.Dir != "" {
 		errs = append(errs, c.validateCSV()...)
 	}
@@ -109,6 +142,39 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Common.Validate())
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateADMS() []error {
+	a := &c.ADMS
+	switch {
+	case a.Addr == "" && a.Devices == "":
+		return nil
+	case a.Addr == "":
+		return []error{errors.New("adms-devices is set but adms-addr is not: give the address devices push to, e.g. --adms-addr :8088")}
+	case a.Devices == "":
+		return []error{errors.New("adms-addr needs --adms-devices FILE, the allow-list of device serials")}
+	}
+	var errs []error
+	if c.Once {
+		errs = append(errs, errors.New("adms-addr cannot be used with --once: devices push whenever they like"))
+	}
+	for name, v := range map[string]time.Duration{"adms-delay": a.Delay, "adms-error-delay": a.ErrorDelay, "adms-ack-timeout": a.AckTimeout, "adms-heartbeat": a.Heartbeat} {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	devs, err := adms.LoadDevices(a.Devices)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.admsDevices = devs
+	return errs
+}
+
+func (c *Config) admsConfig() adms.Config {
+	a := c.ADMS
+	return adms.Config{Devices: c.admsDevices, Delay: a.Delay, ErrorDelay: a.ErrorDelay, Batched: a.Batched,
+		AckTimeout: a.AckTimeout, HeartbeatEvery: a.Heartbeat}
 }
 
 func (c *Config) validateCSV() []error {

@@ -1,7 +1,9 @@
 // Package app is the collector service: it runs the configured sources (a
-// CSV folder, a fleet of ZK devices, or both), publishes what they read to
-// the raw stream, and publishes a heartbeat after every run or device
-// session. "collector probe" checks one device before it joins a fleet.
+// CSV folder, a fleet of ZK devices, HTTP API and SQL table sources, the
+// ADMS push endpoint), publishes what they read to the raw stream, and
+// publishes a heartbeat after every run or device session. "collector
+// probe" checks one device before it joins a fleet; "collector backfill"
+// re-reads a date range of the API and SQL sources.
 package app
 
 import (
@@ -10,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,8 +22,12 @@ import (
 	"github.com/punchflow/punchflow/platform/dispose"
 	"github.com/punchflow/punchflow/platform/service"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/collector/internal/adms"
+	"github.com/punchflow/punchflow/services/collector/internal/backfill"
 	"github.com/punchflow/punchflow/services/collector/internal/csvsource"
+	"github.com/punchflow/punchflow/services/collector/internal/extract"
 	"github.com/punchflow/punchflow/services/collector/internal/fleet"
+	"github.com/punchflow/punchflow/services/collector/internal/sources"
 )
 
 // Run is the collector's whole program; see cli.RunFunc. "collector probe
@@ -28,6 +35,9 @@ import (
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "probe" {
 		return runProbe(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "backfill" {
+		return backfill.Command(ctx, args[1:], getenv, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -64,7 +74,61 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		workers = append(workers, w)
 	}
+	if cfg.sources != nil {
+		set, err := cfg.sources.Open(ctx, nil, getenv, rt.Log)
+		if err != nil {
+			rt.Close()
+			return err
+		}
+		defer set.Close()
+		workers = append(workers, sourceWorkers(rt, set, kv, dl, cfg.Once)...)
+	}
+	if cfg.ADMS.Addr != "" {
+		w, err := startADMS(rt, &cfg, kv, dl)
+		if err != nil {
+			rt.Close()
+			return err
+		}
+		workers = append(workers, w)
+	}
 	return rt.Run(ctx, workers...)
+}
+
+// sourceWorkers returns one worker per API or SQL source: its live loop, or
+// with once a single run. One source's failures never hold another back.
+func sourceWorkers(rt *service.Runtime, set sources.Set, kv jetstream.KeyValue, dl *dispose.Disposer, once bool) []service.Worker {
+	var workers []service.Worker
+	for _, e := range set {
+		deps := extract.Deps{Pub: rt.JS, DLQ: dl, Metrics: rt.Metrics, Log: rt.Log}
+		inc := extract.NewIncremental(e.Source, e.Settings.Schedule(), kv, deps, rt.JS)
+		rt.Log.Info("source", "source", e.Source.Name(), "kind", e.Source.Kind(), "address", e.Source.Address(),
+			"interval", e.Settings.Schedule().Interval, "lookback", e.Settings.Schedule().Lookback)
+		if once {
+			workers = append(workers, func(ctx context.Context) error {
+				_, _ = inc.RunReported(ctx) // logged and reported in the heartbeat
+				return nil
+			})
+			continue
+		}
+		workers = append(workers, inc.Loop)
+	}
+	return workers
+}
+
+// startADMS opens the ADMS listener (so a taken port fails the start),
+// mounts the operators' API on the ops server, and returns the worker that
+// serves devices.
+func startADMS(rt *service.Runtime, cfg *Config, kv jetstream.KeyValue, dl *dispose.Disposer) (service.Worker, error) {
+	srv, err := adms.New(cfg.admsConfig(), adms.Deps{JS: rt.JS, DLQ: dl, KV: kv, Metrics: rt.Metrics, Registerer: rt.Registry, Log: rt.Log})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.ADMS.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("adms endpoint: listen on %s: %w", cfg.ADMS.Addr, err)
+	}
+	rt.Ops.Handle("/api/adms/", srv.AdminHandler())
+	return func(ctx context.Context) error { return srv.ServeListener(ctx, ln) }, nil
 }
 
 // fleetAckTimeout bounds the wait for one punch's acknowledgement.

@@ -83,4 +83,3 @@ func TestLayoutMissingColumns(t *testing.T) {
 func itoa(n int) string {
 	return strconv.Itoa(n)
 }
-
