@@ -1,27 +1,51 @@
 // Package app is the loader service: one durable consumer per sink, micro-
 // batches flushed by rows, bytes or age, one transaction per batch, and an
-// ack only after the commit.
+// ack only after the commit. `loader status` reports on a running loader.
 package app
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	// The daily summary computes late minutes in each punch's own zone: the
+	// zone database is built in, so that a container without one still
+	// knows every zone the transformer does.
+	_ "time/tzdata"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-retry"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/punchflow/punchflow/platform/dispose"
 	"github.com/punchflow/punchflow/platform/service"
 	"github.com/punchflow/punchflow/platform/topology"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
+	"github.com/punchflow/punchflow/services/loader/internal/sink/mysql"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/postgres"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sqlite"
 )
 
-// Run is the loader's whole program; see cli.RunFunc.
+// Run is the loader's whole program; see cli.RunFunc. With "status" as its
+// first argument it prints the loader's status instead (see runStatus).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("loader", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: loader [flags]\n       loader status [flags] (see loader status -h)\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	var cfg Config
 	cfg.register(fs)
 	if help, err := service.Parse(fs, args, getenv, cfg.Validate); help || err != nil {
@@ -31,42 +55,66 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sinks, err := openSinks(ctx, cfg, rt)
-	defer func() {
-		for _, s := range sinks {
-			if cerr := s.sink.Close(); cerr != nil {
-				rt.Log.Warn("close sink", "sink", s.name, "err", cerr)
-			}
+	// The sinks open inside Run, so that /healthz answers while a database
+	// is still unreachable; /readyz stays false until every sink is open.
+	var (
+		opened atomic.Bool
+		sinks  []namedSink
+	)
+	rt.Ops.AddCheck("sinks", func(context.Context) error {
+		if !opened.Load() {
+			return errors.New("not open yet")
 		}
-	}()
-	if err != nil {
-		rt.Close()
-		return err
-	}
-	var workers []service.Worker
-	for _, s := range sinks {
-		durable := cfg.DurablePrefix + "-" + s.name
-		cons, err := rt.BindConsumer(ctx, cfg.Topology.CleanStream, topology.Consumer(topology.ConsumerOptions{
-			Durable:        durable,
-			FilterSubjects: cfg.subjects(),
-			AckWait:        cfg.AckWait,
-			// A database outage must not spend a delivery budget: the loader
-			// retries in place and the consumer never gives up on a message.
-			MaxDeliver:    -1,
-			MaxAckPending: cfg.MaxAckPending,
-		}))
+		return nil
+	})
+	load := func(ctx context.Context) error {
+		var err error
+		sinks, err = openSinks(ctx, cfg, rt)
 		if err != nil {
-			rt.Close()
+			if ctx.Err() != nil {
+				rt.Log.Info("stopped while opening the sinks")
+				return nil
+			}
 			return err
 		}
-		w := &worker{
-			name: s.name, sink: s.sink, cons: cons, rt: rt, policy: cfg.Batch, ackWait: cfg.AckWait,
-			dispose: dispose.New(rt.JS, proto.StageLoad, 0, rt.Metrics, rt.Log.With("sink", s.name)),
-			log:     rt.Log.With("sink", s.name),
+		opened.Store(true)
+		zones := daily.New(cfg.daily)
+		g, gctx := errgroup.WithContext(ctx)
+		for _, s := range sinks {
+			cons, err := rt.BindConsumer(ctx, cfg.Topology.CleanStream, topology.Consumer(topology.ConsumerOptions{
+				Durable:        cfg.durable(s.name),
+				FilterSubjects: cfg.routes[s.name],
+				AckWait:        cfg.AckWait,
+				// A database outage must not spend a delivery budget: the loader
+				// retries in place and the consumer never gives up on a message.
+				MaxDeliver:    -1,
+				MaxAckPending: cfg.MaxAckPending,
+			}))
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				return err
+			}
+			log := rt.Log.With("sink", s.name)
+			w := &worker{
+				name: s.name, sink: s.sink, cons: cons, rt: rt, policy: cfg.Batch, ackWait: cfg.AckWait,
+				dispose: dispose.New(sinkHeader{pub: rt.JS, sink: s.name}, proto.StageLoad, 0, rt.Metrics, log),
+				zones:   zones,
+				log:     log,
+				writers: cfg.Writers,
+			}
+			g.Go(func() error { return w.run(gctx) })
 		}
-		workers = append(workers, w.run)
+		return g.Wait()
 	}
-	return rt.Run(ctx, workers...)
+	err = rt.Run(ctx, load)
+	for _, s := range sinks {
+		if cerr := s.sink.Close(); cerr != nil {
+			rt.Log.Warn("close sink", "sink", s.name, "err", cerr)
+		}
+	}
+	return err
 }
 
 type namedSink struct {
@@ -75,27 +123,83 @@ type namedSink struct {
 }
 
 // openSinks opens every configured sink (running its migrations) and adds a
-// readiness check for each.
+// readiness check for each. A database server that cannot be reached yet
+// (it is restarting, the network is down) is retried with backoff until it
+// answers or ctx ends, so that a loader started during an outage waits for
+// it instead of exiting; the settings themselves were checked by Validate.
 func openSinks(ctx context.Context, cfg Config, rt *service.Runtime) ([]namedSink, error) {
 	var out []namedSink
+	log := func(name string) *slog.Logger { return rt.Log.With("sink", name) }
 	if cfg.PostgresURL != "" {
-		s, err := postgres.Open(ctx, cfg.PostgresURL, rt.Log.With("sink", "postgres"))
+		s, err := openRetrying(ctx, log(sinkPostgres), func(ctx context.Context) (*postgres.Sink, error) {
+			return postgres.Open(ctx, cfg.PostgresURL, log(sinkPostgres), postgres.WithDailyRules(cfg.daily))
+		})
 		if err != nil {
 			return out, fmt.Errorf("postgres sink: %w", err)
 		}
-		out = append(out, namedSink{"postgres", s})
+		out = append(out, namedSink{sinkPostgres, s})
+	}
+	if cfg.MySQLDSN != "" {
+		s, err := openRetrying(ctx, log(sinkMySQL), func(ctx context.Context) (*mysql.Sink, error) {
+			return mysql.Open(ctx, cfg.MySQLDSN, log(sinkMySQL), mysql.WithDailyRules(cfg.daily), mysql.WithMethod(mysql.Method(cfg.MySQLMethod)))
+		})
+		if err != nil {
+			return out, fmt.Errorf("mysql sink: %w", err)
+		}
+		rt.Log.Info("mysql sink open", "method", s.Method())
+		out = append(out, namedSink{sinkMySQL, s})
 	}
 	if cfg.SQLitePath != "" {
 		// FULL: a batch is acknowledged to JetStream only after its commit, so the
 		// commit must survive a power failure.
-		s, err := sqlite.Open(ctx, cfg.SQLitePath, rt.Log.With("sink", "sqlite"), sqlite.WithSynchronousFull())
+		s, err := sqlite.Open(ctx, cfg.SQLitePath, log(sinkSQLite), sqlite.WithSynchronousFull(), sqlite.WithDailyRules(cfg.daily))
 		if err != nil {
 			return out, fmt.Errorf("sqlite sink: %w", err)
 		}
-		out = append(out, namedSink{"sqlite", s})
+		out = append(out, namedSink{sinkSQLite, s})
 	}
 	for _, s := range out {
 		rt.Ops.AddCheck("sink "+s.name, s.sink.Ping)
 	}
 	return out, nil
+}
+
+// openRetrying calls open until it succeeds or ctx ends, backing off from
+// half a second to ten seconds between attempts.
+func openRetrying[S any](ctx context.Context, log *slog.Logger, open func(context.Context) (S, error)) (S, error) {
+	var s S
+	attempt := 0
+	b := retry.WithCappedDuration(10*time.Second, retry.NewExponential(500*time.Millisecond))
+	err := retry.Do(ctx, b, func(ctx context.Context) error {
+		attempt++
+		var err error
+		if s, err = open(ctx); err != nil {
+			log.Warn("database not available yet, retrying", "attempt", attempt, "err", err)
+			return retry.RetryableError(err)
+		}
+		return nil
+	})
+	return s, err
+}
+
+// sinkHeader publishes a sink's dead letters: it adds sink.HeaderDLQSink, so
+// that `loader status` can count dead letters per sink, and makes the
+// de-duplication id the sink's own (the original id followed by "@" and
+// the sink), so that two sinks refusing the same message both keep their
+// dead letter while a sink that publishes one twice (a crash before the
+// Term) keeps it once.
+type sinkHeader struct {
+	pub  dispose.Publisher
+	sink string
+}
+
+func (p sinkHeader) PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	m.Header.Set(sink.HeaderDLQSink, p.sink)
+	if id := m.Header.Get(proto.HeaderMsgID); id != "" {
+		m.Header.Set(proto.HeaderMsgID, id+"@"+p.sink)
+	}
+	return p.pub.PublishMsg(ctx, m, opts...)
 }

@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/segmentio/encoding/json"
 	"github.com/sethvargo/go-retry"
 
 	"github.com/punchflow/punchflow/platform/dispose"
@@ -15,10 +18,18 @@ import (
 	"github.com/punchflow/punchflow/platform/service"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/batch"
+	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
 // worker loads one sink from its own durable consumer.
+//
+// Every delivered message is held (in the inbox, the batch being built or
+// the batch being written) until it is settled, and the worker sends an
+// in-progress ack for every held message each third of AckWait: a slow
+// commit, a retried outage or a long queue behind them never lets AckWait
+// expire, so nothing is redelivered while this worker lives. The consumer's
+// MaxAckPending bounds how many messages are held.
 type worker struct {
 	name    string
 	sink    sink.Sink
@@ -27,73 +38,106 @@ type worker struct {
 	policy  batch.Policy
 	ackWait time.Duration
 	dispose *dispose.Disposer
+	zones   *daily.Calculator // loads and caches time zones
 	log     *slog.Logger
-	seq     uint64 // batch counter, for batch ids
-	runID   string
+	// writers bounds the batches written at once: while one transaction
+	// waits on the database (a commit's flush to disk), the next batch is
+	// already being written.
+	writers  int
+	seq      atomic.Uint64 // batch counter, for batch ids
+	runID    string
+	held     held
+	slots    chan struct{} // a token per batch being written
+	inflight sync.WaitGroup
 }
 
-// item is a delivered message with its decoded event.
+// item is a delivered message with what it decoded to: an event, a record,
+// or the permanent error that sends it to the dead-letter stream.
 type item struct {
 	msg jetstream.Msg
-	ev  sink.Event
+	ev  *sink.Event
+	rec *sink.Record
+	seq uint64
+	err error
 }
 
 // run batches deliveries until ctx ends, then drains: no new deliveries,
-// what was delivered is flushed (or left to redeliver elsewhere).
+// what was delivered is flushed (or handed back for redelivery).
 func (w *worker) run(ctx context.Context) error {
 	w.runID = proto.NewCorrelationID()[:12]
-	in := make(chan jetstream.Msg, w.policy.MaxRows)
-	stopped := make(chan struct{})
+	w.slots = make(chan struct{}, max(w.writers, 1))
+	// Writes outlive ctx: at shutdown the batches in flight finish, and
+	// drain cancels wctx only when the shutdown budget is spent.
+	wctx, stopWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWrites()
+	in := newInbox()
 	cc, err := w.cons.Consume(func(m jetstream.Msg) {
-		select {
-		case in <- m:
-		case <-stopped:
-		}
+		w.held.add(m)
+		// Decoding here, on the client's delivery goroutine, overlaps it
+		// with the worker's writes.
+		in.push(w.decode(m))
 	},
 		jetstream.PullMaxMessages(w.policy.MaxRows),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { w.log.Warn("consume", "err", err) }))
 	if err != nil {
 		return fmt.Errorf("consume for sink %s: %w", w.name, err)
 	}
-	buf := batch.New[jetstream.Msg](w.policy)
+	stopKeepAlive := w.keepAlive()
+	defer stopKeepAlive()
+
+	buf := batch.New[item](w.policy)
 	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
-	flush := func(ctx context.Context) {
-		if buf.Len() > 0 {
-			w.flush(ctx, buf.Take())
+	add := func(it item) {
+		if full := buf.Add(it, len(it.msg.Data()), time.Now()); full {
+			w.flush(wctx, buf.Take())
+			timer.Stop()
+		} else if buf.Len() == 1 {
+			timer.Reset(w.policy.MaxAge)
 		}
 	}
 	for {
 		select {
-		case m := <-in:
-			if full := buf.Add(m, len(m.Data()), time.Now()); full {
-				flush(ctx)
-			} else if buf.Len() == 1 {
-				timer.Reset(w.policy.MaxAge)
+		case <-in.ready:
+			for _, it := range in.take() {
+				add(it)
 			}
 		case <-timer.C:
-			flush(ctx)
+			if buf.Len() == 0 {
+				continue
+			}
+			if wait := time.Until(buf.Deadline()); wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
+			w.flush(wctx, buf.Take())
 		case <-ctx.Done():
-			w.drain(cc, in, buf)
-			close(stopped)
+			w.drain(wctx, stopWrites, cc, in, buf)
 			return nil
 		}
 	}
 }
 
 // drain stops deliveries and flushes what already arrived, within the
-// shutdown budget. Messages still unflushed at the deadline are left
-// unacknowledged and redeliver after AckWait.
-func (w *worker) drain(cc jetstream.ConsumeContext, in <-chan jetstream.Msg, buf *batch.Buffer[jetstream.Msg]) {
+// shutdown budget, after which it cancels ctx with stop. Messages still held
+// then are handed back with a short delay, so that another replica takes
+// them at once.
+func (w *worker) drain(ctx context.Context, stop context.CancelFunc, cc jetstream.ConsumeContext, in *inbox, buf *batch.Buffer[item]) {
 	cc.Drain()
-	ctx, cancel := context.WithTimeout(context.Background(), w.rt.ShutdownTimeout())
-	defer cancel()
+	deadline := time.AfterFunc(w.rt.ShutdownTimeout(), stop)
+	defer deadline.Stop()
+	add := func(it item) {
+		if buf.Add(it, len(it.msg.Data()), time.Now()) {
+			w.flush(ctx, buf.Take())
+		}
+	}
 loop:
 	for {
 		select {
-		case m := <-in:
-			if buf.Add(m, len(m.Data()), time.Now()) {
-				w.flush(ctx, buf.Take())
+		case <-in.ready:
+			for _, it := range in.take() {
+				add(it)
 			}
 		case <-cc.Closed():
 			break loop
@@ -102,49 +146,112 @@ loop:
 			break loop
 		}
 	}
-	for len(in) > 0 {
-		buf.Add(<-in, 0, time.Now())
+	for _, it := range in.take() {
+		add(it)
 	}
 	if buf.Len() > 0 {
 		w.flush(ctx, buf.Take())
 	}
+	w.inflight.Wait()
+	if left := w.held.all(); len(left) > 0 {
+		for _, m := range left {
+			_ = m.NakWithDelay(time.Second)
+			w.held.remove(m)
+		}
+		w.log.Warn("stopped with messages unwritten; handed back for redelivery", "messages", len(left))
+	}
 }
 
-// flush decodes a batch, dead-letters what cannot be decoded, writes the rest
-// and settles every message.
-func (w *worker) flush(ctx context.Context, msgs []jetstream.Msg) {
-	items := make([]item, 0, len(msgs))
-	for _, m := range msgs {
-		w.rt.Metrics.Received.WithLabelValues(proto.KindAttendanceEvent).Inc()
-		ev, err := proto.DecodeAttendanceEvent(m.Data())
-		if err != nil {
-			w.settle(m, fault.NewPermanent(proto.ReasonDecode, err))
+// flush dead-letters what could not be decoded and hands the rest to a
+// writer, waiting for a free one when w.writers batches are in flight.
+func (w *worker) flush(ctx context.Context, batch []item) {
+	items := batch[:0]
+	for _, it := range batch {
+		if it.err != nil {
+			w.settle(it.msg, it.err)
 			continue
 		}
-		var seq uint64
-		if meta, err := m.Metadata(); err == nil {
-			seq = meta.Sequence.Stream
-		}
-		items = append(items, item{msg: m, ev: sink.Event{AttendanceEvent: ev, Seq: seq}})
+		items = append(items, it)
 	}
-	if len(items) > 0 {
+	if len(items) == 0 {
+		return
+	}
+	w.slots <- struct{}{}
+	w.inflight.Go(func() {
+		defer func() { <-w.slots }()
 		w.write(ctx, items)
+	})
+}
+
+// decode turns a message into an event or a record according to its
+// subject. A message that is not one the loader loads gets a permanent
+// error: reason decode for bytes that are not the message its subject
+// promises, invalid for an unknown subject or an unknown time zone. It is
+// safe for concurrent use.
+func (w *worker) decode(m jetstream.Msg) item {
+	it := item{msg: m}
+	if meta, err := m.Metadata(); err == nil {
+		it.seq = meta.Sequence.Stream
 	}
+	kind := proto.SubjectKind(m.Subject())
+	w.rt.Metrics.Received.WithLabelValues(kindLabel(kind)).Inc()
+	switch kind {
+	case proto.KindAttendanceEvent:
+		ev, err := proto.DecodeAttendanceEvent(m.Data())
+		if err != nil {
+			it.err = fault.NewPermanent(proto.ReasonDecode, err)
+			return it
+		}
+		if _, err := w.zones.Zone(ev.TimeZone); err != nil {
+			it.err = fault.NewPermanent(proto.ReasonInvalid, fmt.Errorf("event %s: %w: not an IANA time zone", ev.ID, err))
+			return it
+		}
+		it.ev = &sink.Event{AttendanceEvent: ev, Seq: it.seq}
+	case proto.KindCleanRecord:
+		rec, err := proto.Decode[wireRecord](m.Data())
+		if err != nil {
+			// The contract's own decoder words the error as every
+			// consumer sees it.
+			if _, cerr := proto.DecodeCleanRecord(m.Data()); cerr != nil {
+				err = cerr
+			}
+			it.err = fault.NewPermanent(proto.ReasonDecode, err)
+			return it
+		}
+		it.rec = &sink.Record{CleanRecord: rec.CleanRecord, RawFields: rec.Fields, Seq: it.seq}
+	default:
+		it.err = fault.NewPermanent(proto.ReasonInvalid,
+			fmt.Errorf("subject %s carries no message the loader loads (clean.attendance.<site> or clean.record.<source>)", m.Subject()))
+	}
+	return it
+}
+
+// wireRecord is a CleanRecord whose fields stay the JSON object they
+// travelled as: sinks store that object, and decoding it into Fields would
+// cost time and turn every number into a float64. proto.Decode validates
+// it as a CleanRecord.
+type wireRecord struct {
+	proto.CleanRecord
+	Fields json.RawMessage `json:"fields,omitempty"`
+}
+
+func kindLabel(kind string) string {
+	if kind == "" {
+		return "unknown"
+	}
+	return kind
 }
 
 // write commits items as one batch. A transient failure is retried in place
-// with backoff (messages kept alive with in-progress acks) until it succeeds
-// or ctx ends; a permanent failure splits the batch in halves until the
+// with backoff (the messages kept alive by keepAlive) until it succeeds or
+// ctx ends; a permanent failure splits the batch in halves until the
 // rejected row stands alone, and that row goes to the dead-letter stream.
 func (w *worker) write(ctx context.Context, items []item) {
-	stop := w.keepAlive(items)
-	defer stop()
 	var perm error
 	b := retry.WithCappedDuration(10*time.Second, retry.NewExponential(250*time.Millisecond))
 	err := retry.Do(ctx, b, func(ctx context.Context) error {
 		start := time.Now()
-		var err error
-		_, err = w.sink.Write(ctx, w.batchOf(items))
+		_, err := w.sink.Write(ctx, w.batchOf(items))
 		w.rt.Metrics.Batch.Observe(time.Since(start).Seconds())
 		if err == nil {
 			return nil
@@ -162,11 +269,11 @@ func (w *worker) write(ctx context.Context, items []item) {
 		// Shutting down mid-outage: hand the messages back for redelivery.
 		for _, it := range items {
 			_ = it.msg.NakWithDelay(time.Second)
+			w.held.remove(it.msg)
 		}
 		w.log.Warn("batch abandoned at shutdown, messages will be redelivered", "rows", len(items), "err", err)
 	case perm != nil && len(items) > 1:
 		w.log.Warn("batch rejected, splitting to isolate the bad row", "rows", len(items), "err", perm)
-		stop()
 		w.write(ctx, items[:len(items)/2])
 		w.write(ctx, items[len(items)/2:])
 	case perm != nil:
@@ -180,24 +287,29 @@ func (w *worker) write(ctx context.Context, items []item) {
 }
 
 func (w *worker) batchOf(items []item) sink.Batch {
-	w.seq++
 	b := sink.Batch{
-		ID:      fmt.Sprintf("%s-%s-%d", w.name, w.runID, w.seq),
+		ID:      fmt.Sprintf("%s-%s-%d", w.name, w.runID, w.seq.Add(1)),
 		Sink:    w.name,
-		Events:  make([]sink.Event, len(items)),
 		Started: time.Now().UTC(),
 	}
-	for i, it := range items {
-		b.Events[i] = it.ev
-		if b.FirstSeq == 0 || it.ev.Seq < b.FirstSeq {
-			b.FirstSeq = it.ev.Seq
+	for _, it := range items {
+		switch {
+		case it.ev != nil:
+			b.Events = append(b.Events, *it.ev)
+		case it.rec != nil:
+			b.Records = append(b.Records, *it.rec)
 		}
-		b.LastSeq = max(b.LastSeq, it.ev.Seq)
+		if b.FirstSeq == 0 || it.seq < b.FirstSeq {
+			b.FirstSeq = it.seq
+		}
+		b.LastSeq = max(b.LastSeq, it.seq)
 	}
 	return b
 }
 
+// settle acknowledges m (err nil) or dead-letters it, and stops holding it.
 func (w *worker) settle(m jetstream.Msg, err error) {
+	defer w.held.remove(m)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if serr := w.dispose.Settle(ctx, m, err); serr != nil {
@@ -205,13 +317,12 @@ func (w *worker) settle(m jetstream.Msg, err error) {
 	}
 }
 
-// keepAlive sends in-progress acks for items every third of AckWait until
-// stopped, so that a slow commit or a retried outage never causes a
-// redelivery storm. stop is idempotent.
-func (w *worker) keepAlive(items []item) (stop func()) {
+// keepAlive sends in-progress acks for every held message each third of
+// AckWait until stopped.
+func (w *worker) keepAlive() (stop func()) {
 	done := make(chan struct{})
-	var once sync.Once
-	go func() {
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		t := time.NewTicker(w.ackWait / 3)
 		defer t.Stop()
 		for {
@@ -219,11 +330,77 @@ func (w *worker) keepAlive(items []item) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				for _, it := range items {
-					_ = it.msg.InProgress()
+				for _, m := range w.held.all() {
+					if err := m.InProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+						w.log.Debug("in-progress ack", "subject", m.Subject(), "err", err)
+					}
 				}
 			}
 		}
-	}()
-	return func() { once.Do(func() { close(done) }) }
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// held is the set of messages delivered and not yet settled. It is safe for
+// concurrent use.
+type held struct {
+	mu   sync.Mutex
+	msgs map[jetstream.Msg]struct{}
+}
+
+func (h *held) add(m jetstream.Msg) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.msgs == nil {
+		h.msgs = map[jetstream.Msg]struct{}{}
+	}
+	h.msgs[m] = struct{}{}
+}
+
+func (h *held) remove(m jetstream.Msg) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.msgs, m)
+}
+
+func (h *held) all() []jetstream.Msg {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]jetstream.Msg, 0, len(h.msgs))
+	for m := range h.msgs {
+		out = append(out, m)
+	}
+	return out
+}
+
+// inbox passes deliveries from the consume callback, which never blocks,
+// to the worker's loop. Its size is bounded by the consumer's
+// MaxAckPending.
+type inbox struct {
+	mu    sync.Mutex
+	items []item
+	ready chan struct{} // a token when items may be non-empty
+}
+
+func newInbox() *inbox { return &inbox{ready: make(chan struct{}, 1)} }
+
+func (b *inbox) push(it item) {
+	b.mu.Lock()
+	b.items = append(b.items, it)
+	b.mu.Unlock()
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (b *inbox) take() []item {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.items
+	b.items = nil
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -61,6 +63,16 @@ var logical = []struct {
 	{"attendance_events", "correlation_id", "text", "TEXT", "varchar(128)", false},
 	{"attendance_events", "batch_id", "text", "TEXT", "varchar(128)", false},
 	{"attendance_events", "loaded_at", "timestamp with time zone", "TEXT", "datetime(6)", false},
+	{"attendance_events", "department", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "roster_version", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "shift", "text", "TEXT", "varchar(128)", false},
+	{"attendance_events", "shift_start", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"attendance_events", "shift_end", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"attendance_events", "rounded_at", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"attendance_events", "late_minutes", "integer", "INTEGER", "int(11)", false},
+	{"attendance_events", "early_leave_minutes", "integer", "INTEGER", "int(11)", false},
+	{"attendance_events", "overtime_minutes", "integer", "INTEGER", "int(11)", false},
+	{"attendance_events", "clock_offset_ms", "bigint", "INTEGER", "bigint(20)", false},
 	{"load_batches", "batch_id", "text", "TEXT", "varchar(128)", false},
 	{"load_batches", "sink", "text", "TEXT", "varchar(128)", false},
 	{"load_batches", "row_count", "integer", "INTEGER", "int(11)", false},
@@ -72,26 +84,75 @@ var logical = []struct {
 	{"load_batches", "duration_ms", "bigint", "INTEGER", "bigint(20)", false},
 	{"load_batches", "outcome", "text", "TEXT", "varchar(16)", false},
 	{"load_batches", "error", "text", "TEXT", "text", true},
+	{"daily_attendance", "site", "text", "TEXT", "varchar(128)", false},
+	{"daily_attendance", "user_id", "text", "TEXT", "varchar(128)", false},
+	{"daily_attendance", "work_date", "date", "TEXT", "date", false},
+	{"daily_attendance", "person_id", "text", "TEXT", "varchar(128)", true},
+	{"daily_attendance", "time_zone", "text", "TEXT", "varchar(64)", false},
+	{"daily_attendance", "first_in", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"daily_attendance", "last_out", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"daily_attendance", "worked_minutes", "integer", "INTEGER", "int(11)", false},
+	{"daily_attendance", "late_minutes", "integer", "INTEGER", "int(11)", false},
+	{"daily_attendance", "early_leave_minutes", "integer", "INTEGER", "int(11)", false},
+	{"daily_attendance", "overtime_minutes", "integer", "INTEGER", "int(11)", false},
+	{"daily_attendance", "shift", "text", "TEXT", "varchar(128)", false},
+	{"daily_attendance", "punch_count", "integer", "INTEGER", "int(11)", false},
+	{"daily_attendance", "double_punches", "integer", "INTEGER", "int(11)", false},
+	{"daily_attendance", "batch_id", "text", "TEXT", "varchar(128)", false},
+	{"daily_attendance", "updated_at", "timestamp with time zone", "TEXT", "datetime(6)", false},
+	{"business_records", "id", "character varying(64)", "TEXT", "varchar(64)", false},
+	{"business_records", "rules_version", "text", "TEXT", "varchar(128)", false},
+	{"business_records", "source", "text", "TEXT", "varchar(128)", false},
+	{"business_records", "natural_key", "text", "TEXT", "varchar(512)", false},
+	{"business_records", "occurred_at", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"business_records", "fields", "jsonb", "TEXT", "longtext", false},
+	{"business_records", "payload", "json", "TEXT", "longtext", false},
+	{"business_records", "raw_id", "text", "TEXT", "varchar(128)", false},
+	{"business_records", "raw_subject", "text", "TEXT", "varchar(255)", false},
+	{"business_records", "raw_stream", "text", "TEXT", "varchar(128)", false},
+	{"business_records", "raw_sequence", "bigint", "INTEGER", "bigint(20)", false},
+	{"business_records", "clean_sequence", "bigint", "INTEGER", "bigint(20)", false},
+	{"business_records", "run_id", "text", "TEXT", "varchar(128)", false},
+	{"business_records", "correlation_id", "text", "TEXT", "varchar(128)", false},
+	{"business_records", "batch_id", "text", "TEXT", "varchar(128)", false},
+	{"business_records", "loaded_at", "timestamp with time zone", "TEXT", "datetime(6)", false},
 }
+
+// tables are the tables of the logical schema, as an SQL list.
+const tables = `('attendance_events', 'load_batches', 'daily_attendance', 'business_records')`
+
+// latest is the version the embedded migrations lead to.
+const latest = 2
 
 var (
 	indexes = []string{
-		"attendance_events_site_work_date_idx",
+		"attendance_events_day_idx",
 		"attendance_events_user_occurred_idx",
+		"business_records_source_key_idx",
 		"load_batches_sink_started_idx",
 	}
 	checks = []string{
 		"attendance_events_direction_check",
 		"attendance_events_sequence_check",
 		"attendance_events_state_check",
+		"business_records_fields_check",
+		"business_records_payload_check",
+		"business_records_sequence_check",
+		"daily_attendance_counts_check",
 		"load_batches_outcome_check",
 	}
 )
 
 func want(d Dialect) schema {
 	s := schema{Indexes: indexes, Checks: checks}
-	if d == SQLite {
+	switch d {
+	case SQLite:
 		s.Checks = nil
+	case Postgres:
+		// jsonb and json check themselves.
+		s.Checks = slices.DeleteFunc(slices.Clone(checks), func(c string) bool {
+			return c == "business_records_fields_check" || c == "business_records_payload_check"
+		})
 	}
 	for _, c := range logical {
 		typ := map[Dialect]string{Postgres: c.postgres, SQLite: c.sqlite, MySQL: c.mysql}[d]
@@ -99,6 +160,8 @@ func want(d Dialect) schema {
 		// schema says so; the rest follows the logical table.
 		s.Columns = append(s.Columns, column{Table: c.table, Name: c.name, Type: typ, Nullable: c.nullable})
 	}
+	// describe lists tables by name, columns in table order.
+	slices.SortStableFunc(s.Columns, func(a, b column) int { return strings.Compare(a.Table, b.Table) })
 	return s
 }
 
@@ -110,32 +173,32 @@ func describe(t *testing.T, db *sql.DB, d Dialect) schema {
 	case Postgres:
 		cols = `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
 			FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-			WHERE c.relname IN ('attendance_events', 'load_batches') AND a.attnum > 0 AND NOT a.attisdropped
+			WHERE c.relname IN ` + tables + ` AND a.attnum > 0 AND NOT a.attisdropped
 			ORDER BY c.relname, a.attnum`
 		idx = `SELECT indexname FROM pg_indexes
-			WHERE tablename IN ('attendance_events', 'load_batches') AND indexname NOT LIKE '%_pkey'
+			WHERE tablename IN ` + tables + ` AND indexname NOT LIKE '%_pkey'
 			ORDER BY indexname`
 		chk = `SELECT con.conname FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
-			WHERE con.contype = 'c' AND c.relname IN ('attendance_events', 'load_batches')
+			WHERE con.contype = 'c' AND c.relname IN ` + tables + `
 			ORDER BY con.conname`
 	case SQLite:
 		cols = `SELECT m.name, p.name, p.type, NOT p."notnull"
 			FROM sqlite_schema m, pragma_table_info(m.name) p
-			WHERE m.type = 'table' AND m.name IN ('attendance_events', 'load_batches')
+			WHERE m.type = 'table' AND m.name IN ` + tables + `
 			ORDER BY m.name, p.cid`
 		idx = `SELECT name FROM sqlite_schema
-			WHERE type = 'index' AND tbl_name IN ('attendance_events', 'load_batches') AND name NOT LIKE 'sqlite_autoindex%'
+			WHERE type = 'index' AND tbl_name IN ` + tables + ` AND name NOT LIKE 'sqlite_autoindex%'
 			ORDER BY name`
 	case MySQL:
 		cols = `SELECT table_name, column_name, column_type, is_nullable = 'YES'
 			FROM information_schema.columns
-			WHERE table_schema = DATABASE() AND table_name IN ('attendance_events', 'load_batches')
+			WHERE table_schema = DATABASE() AND table_name IN ` + tables + `
 			ORDER BY table_name, ordinal_position`
 		idx = `SELECT DISTINCT index_name FROM information_schema.statistics
-			WHERE table_schema = DATABASE() AND table_name IN ('attendance_events', 'load_batches') AND index_name <> 'PRIMARY'
+			WHERE table_schema = DATABASE() AND table_name IN ` + tables + ` AND index_name <> 'PRIMARY'
 			ORDER BY index_name`
 		chk = `SELECT constraint_name FROM information_schema.check_constraints
-			WHERE constraint_schema = DATABASE() AND table_name IN ('attendance_events', 'load_batches')
+			WHERE constraint_schema = DATABASE() AND table_name IN ` + tables + `
 			ORDER BY constraint_name`
 	}
 	var s schema
@@ -214,16 +277,16 @@ func TestUpTwice(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			db := open(t, d)()
 			ctx := t.Context()
-			if cur, latest, err := Version(ctx, db, d); err != nil || cur != 0 || latest != 1 {
-				t.Fatalf("Version before Up = %d, %d, %v; want 0, 1, nil", cur, latest, err)
+			if cur, got, err := Version(ctx, db, d); err != nil || cur != 0 || got != latest {
+				t.Fatalf("Version before Up = %d, %d, %v; want 0, %d, nil", cur, got, err, latest)
 			}
 			for i := range 2 {
 				if err := Up(ctx, db, d, log); err != nil {
 					t.Fatalf("Up #%d: %v", i+1, err)
 				}
 			}
-			if cur, latest, err := Version(ctx, db, d); err != nil || cur != 1 || latest != 1 {
-				t.Errorf("Version after Up = %d, %d, %v; want 1, 1, nil", cur, latest, err)
+			if cur, got, err := Version(ctx, db, d); err != nil || cur != latest || got != latest {
+				t.Errorf("Version after Up = %d, %d, %v; want %d, %d, nil", cur, got, err, latest, latest)
 			}
 			if diff := cmp.Diff(want(d), describe(t, db, d)); diff != "" {
 				t.Errorf("schema (-want +got):\n%s", diff)
@@ -302,11 +365,11 @@ func TestUpConcurrently(t *testing.T) {
 			}
 			var applied int
 			if err := dbs[0].QueryRowContext(t.Context(),
-				`SELECT count(*) FROM goose_db_version WHERE version_id = 1`).Scan(&applied); err != nil {
+				`SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
 				t.Fatal(err)
 			}
-			if applied != 1 {
-				t.Errorf("migration 1 recorded %d times, want once", applied)
+			if applied != latest {
+				t.Errorf("%d migrations recorded, want each of %d once", applied, latest)
 			}
 			if diff := cmp.Diff(want(d), describe(t, dbs[0], d)); diff != "" {
 				t.Errorf("schema (-want +got):\n%s", diff)
@@ -352,5 +415,34 @@ func TestUnknownDialect(t *testing.T) {
 	defer db.Close()
 	if err := Up(context.Background(), db, "oracle", slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("Up with an unknown dialect returned nil")
+	}
+}
+
+// TestUpgradeKeepsData migrates a database holding version 1 with a row in
+// it to the latest version: the row stays and the schema is the latest.
+func TestUpgradeKeepsData(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			db := open(t, d)()
+			ctx := t.Context()
+			p, err := provider(db, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 1); err != nil {
+				t.Fatalf("UpTo(1): %v", err)
+			}
+			checkConstraints(t, db, d)
+			if err := Up(ctx, db, d, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatalf("Up from version 1: %v", err)
+			}
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM attendance_events WHERE id = 'good'`).Scan(&n); err != nil || n != 1 {
+				t.Errorf("row loaded under version 1: count = %d, %v; want 1", n, err)
+			}
+			if diff := cmp.Diff(want(d), describe(t, db, d)); diff != "" {
+				t.Errorf("schema (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

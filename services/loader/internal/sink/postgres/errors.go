@@ -57,13 +57,18 @@ func refusedData(err error) bool {
 	return false
 }
 
-// collides reports whether err is the fast path's COPY meeting an id that is
-// already in attendance_events (or twice in the batch): the one error the
-// merge path resolves.
-func collides(err error) bool {
+// collides returns the table when err is the fast path's COPY meeting an id
+// that is already in attendance_events or business_records (or twice in the
+// batch): the one error the merge path resolves. Otherwise it returns "".
+func collides(err error) string {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) &&
-		pgErr.Code == "23505" &&
-		pgErr.TableName == eventsTable &&
-		pgErr.ConstraintName == eventsTable+"_pkey"
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return ""
+	}
+	for _, table := range []string{eventsTable, recordsTable} {
+		if pgErr.TableName == table && pgErr.ConstraintName == table+"_pkey" {
+			return table
+		}
+	}
+	return ""
 }

@@ -70,18 +70,20 @@ func TestCollides(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want bool
+		want string
 	}{
-		{"event id taken", &pgconn.PgError{Code: "23505", TableName: "attendance_events", ConstraintName: "attendance_events_pkey"}, true},
-		{"wrapped", fmt.Errorf("copy: %w", &pgconn.PgError{Code: "23505", TableName: "attendance_events", ConstraintName: "attendance_events_pkey"}), true},
-		{"batch id taken", &pgconn.PgError{Code: "23505", TableName: "load_batches", ConstraintName: "load_batches_pkey"}, false},
-		{"check violation", &pgconn.PgError{Code: "23514", TableName: "attendance_events", ConstraintName: "attendance_events_direction_check"}, false},
-		{"not a server error", errors.New("23505"), false},
+		{"event id taken", &pgconn.PgError{Code: "23505", TableName: "attendance_events", ConstraintName: "attendance_events_pkey"}, "attendance_events"},
+		{"record id taken", &pgconn.PgError{Code: "23505", TableName: "business_records", ConstraintName: "business_records_pkey"}, "business_records"},
+		{"wrapped", fmt.Errorf("copy: %w", &pgconn.PgError{Code: "23505", TableName: "attendance_events", ConstraintName: "attendance_events_pkey"}), "attendance_events"},
+		{"batch id taken", &pgconn.PgError{Code: "23505", TableName: "load_batches", ConstraintName: "load_batches_pkey"}, ""},
+		{"day taken", &pgconn.PgError{Code: "23505", TableName: "daily_attendance", ConstraintName: "daily_attendance_pkey"}, ""},
+		{"check violation", &pgconn.PgError{Code: "23514", TableName: "attendance_events", ConstraintName: "attendance_events_direction_check"}, ""},
+		{"not a server error", errors.New("23505"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := collides(tt.err); got != tt.want {
-				t.Errorf("collides = %v, want %v", got, tt.want)
+				t.Errorf("collides = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -1,11 +1,24 @@
 // Package postgres is the PostgreSQL sink: it loads micro-batches of clean
-// attendance events with COPY, one transaction per batch, idempotently.
+// attendance events and business records with COPY, one transaction per
+// batch, idempotently, and keeps daily_attendance current in the same
+// transaction.
 //
-// The fast path copies a batch straight into attendance_events. Only when
-// that collides with a row already loaded (a replay or a redelivery) is the
-// transaction rolled back and the batch merged instead: copied into a
-// temporary table and inserted with ON CONFLICT (id) DO NOTHING, which also
-// collapses an id that appears twice within the batch.
+// The fast path copies a batch straight into attendance_events and
+// business_records. Only when a COPY collides with a row already loaded (a
+// replay or a redelivery) is the transaction rolled back and that table's
+// rows merged instead: copied into a temporary table and inserted with
+// ON CONFLICT (id) DO NOTHING, which also collapses an id that appears twice
+// within the batch. The rare duplicate costs one retried transaction; new
+// data never pays for it.
+//
+// The days to recompute are those of the events the transaction newly
+// inserted: all of the batch's events on the fast path, the rows returned
+// by INSERT ... RETURNING on the merge path. Each such day is locked with a
+// transaction-level advisory lock (in one global order, so writers never
+// deadlock), then recomputed from every punch of the day in
+// attendance_events and upserted. A replica that inserts punches of the same
+// day concurrently waits for the lock and, reading after the first commits
+// (READ COMMITTED), sees both transactions' punches.
 package postgres
 
 import (
@@ -14,7 +27,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,15 +35,18 @@ import (
 
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
 // Sink writes batches to PostgreSQL through a pgx pool. It is safe for
-// concurrent use; Close releases the pool.
+// concurrent use, and several processes may write the same database; Close
+// releases the pool.
 type Sink struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	days *daily.Calculator
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -41,6 +56,7 @@ type Option func(*options)
 
 type options struct {
 	maxConns int32
+	rules    daily.Rules
 }
 
 // WithMaxConns sets the pool's maximum number of connections. Without it the
@@ -49,6 +65,12 @@ type options struct {
 // batches at a time.
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
+}
+
+// WithDailyRules sets the rules of the daily attendance summary; the default
+// is daily.DefaultRules.
+func WithDailyRules(r daily.Rules) Option {
+	return func(o *options) { o.rules = r }
 }
 
 // applicationName is reported to the server (pg_stat_activity) unless the
@@ -61,9 +83,12 @@ const applicationName = "punchflow-loader"
 // may call Open at the same time. The caller must Close the Sink. log may be
 // nil.
 func Open(ctx context.Context, url string, log *slog.Logger, opts ...Option) (*Sink, error) {
-	var o options
+	o := options{rules: daily.DefaultRules()}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := o.rules.Validate(); err != nil {
+		return nil, fmt.Errorf("open postgres sink: daily rules: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -102,7 +127,7 @@ func Open(ctx context.Context, url string, log *slog.Logger, opts ...Option) (*S
 		return nil, fmt.Errorf("open postgres sink at %s:%d/%s: %w",
 			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
-	return &Sink{pool: pool, log: log}, nil
+	return &Sink{pool: pool, log: log, days: daily.New(o.rules)}, nil
 }
 
 // Ping reports whether the database answers, for readiness.
@@ -121,10 +146,7 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-// Write loads b as described by sink.Sink: every event whose id is new is
-// inserted, b is recorded in load_batches as "committed", and both commit
-// together. A batch that fails b.Validate is refused with a permanent error
-// (reason proto.ReasonInvalid) and not recorded, since it may have no id.
+// Write loads b as described by sink.Sink.
 func (s *Sink) Write(ctx context.Context, b sink.Batch) (sink.Result, error) {
 	if err := b.Validate(); err != nil {
 		return sink.Result{}, fault.NewPermanent(proto.ReasonInvalid, err)
@@ -139,77 +161,175 @@ func (s *Sink) Write(ctx context.Context, b sink.Batch) (sink.Result, error) {
 		class, _ := fault.Classify(err)
 		s.log.WarnContext(ctx, "batch failed",
 			slog.String("batch", b.ID),
-			slog.Int("rows", len(b.Events)), slog.String("path", path),
+			slog.Int("events", len(b.Events)), slog.Int("records", len(b.Records)), slog.String("path", path),
 			slog.String("class", class.String()), slog.Any("error", err))
-		return sink.Result{}, fmt.Errorf("write batch %s (%d events) to postgres: %w", b.ID, len(b.Events), err)
+		return sink.Result{}, fmt.Errorf("write batch %s (%d events, %d records) to postgres: %w",
+			b.ID, len(b.Events), len(b.Records), err)
 	}
 	s.log.DebugContext(ctx, "batch committed",
 		slog.String("batch", b.ID),
-		slog.Int("rows", len(b.Events)), slog.String("path", path),
-		slog.Int("inserted", res.Inserted), slog.Int("duplicates", res.Duplicates),
+		slog.Int("events", len(b.Events)), slog.Int("records", len(b.Records)), slog.String("path", path),
+		slog.Int("inserted", res.Inserted), slog.Int("duplicates", res.Duplicates), slog.Int("days", res.Days),
 		slog.Duration("took", time.Since(began)))
 	return res, nil
 }
 
-// write tries the COPY fast path and falls back to the merge path when the
-// batch collides with rows already present. path says which one decided.
+// plan says, per table, whether the transaction merges (true) or copies.
+type plan struct{ mergeEvents, mergeRecords bool }
+
+func (p plan) String() string {
+	switch {
+	case p.mergeEvents && p.mergeRecords:
+		return "merge"
+	case p.mergeEvents:
+		return "merge-events"
+	case p.mergeRecords:
+		return "merge-records"
+	}
+	return "copy"
+}
+
+// write tries the COPY fast path and switches a table to the merge path
+// when its COPY collides with rows already present. path says which plan
+// decided.
 func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ sink.Result, path string, _ error) {
-	rows, err := encode(b)
+	events, err := encodeEvents(b)
+	if err != nil {
+		return sink.Result{}, "encode", err
+	}
+	records, err := encodeRecords(b)
 	if err != nil {
 		return sink.Result{}, "encode", err
 	}
 	// Sorted rows take row locks in the same order in every transaction,
 	// so concurrent writers of overlapping batches wait instead of
 	// deadlocking.
-	slices.SortStableFunc(rows, func(x, y []any) int { return cmp.Compare(x[0].(string), y[0].(string)) })
+	byID := func(x, y []any) int { return cmp.Compare(x[0].(string), y[0].(string)) }
+	slices.SortStableFunc(events, byID)
+	slices.SortStableFunc(records, byID)
 
-	res, err := s.copyBatch(ctx, b, rows, started)
-	if err == nil {
-		return res, "copy", nil
+	var p plan
+	for {
+		res, err := s.transact(ctx, b, events, records, p, started)
+		if err == nil {
+			return res, p.String(), nil
+		}
+		switch table := collides(err); {
+		case table == eventsTable && !p.mergeEvents:
+			p.mergeEvents = true
+		case table == recordsTable && !p.mergeRecords:
+			p.mergeRecords = true
+		default:
+			return sink.Result{}, p.String(), err
+		}
+		s.log.DebugContext(ctx, "batch collides with loaded rows, merging",
+			slog.String("batch", b.ID), slog.String("table", collides(err)))
 	}
-	if !collides(err) {
-		return sink.Result{}, "copy", err
-	}
-	s.log.DebugContext(ctx, "batch collides with loaded rows, merging",
-		slog.String("batch", b.ID))
-	res, err = s.mergeBatch(ctx, b, rows, started)
-	return res, "merge", err
 }
 
-// copyBatch is the fast path: COPY every row into attendance_events.
-func (s *Sink) copyBatch(ctx context.Context, b *sink.Batch, rows [][]any, started time.Time) (sink.Result, error) {
+// transact runs one attempt of the batch's transaction under plan p.
+func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]any, p plan, started time.Time) (sink.Result, error) {
 	var res sink.Result
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{eventsTable}, eventColumns, pgx.CopyFromRows(rows))
-		if err != nil {
-			return fmt.Errorf("copy into %s: %w", eventsTable, err)
+		res = sink.Result{}
+		if len(events) > 0 {
+			var (
+				keys []daily.Key
+				n    int
+				err  error
+			)
+			if p.mergeEvents {
+				n, keys, err = mergeEvents(ctx, tx, events)
+			} else {
+				n, err = copyRows(ctx, tx, eventsTable, eventColumns, events)
+				keys = eventKeys(b)
+			}
+			if err != nil {
+				return err
+			}
+			res.Inserted += n
+			res.Duplicates += len(events) - n
+			if res.Days, err = s.recompute(ctx, tx, b.ID, keys); err != nil {
+				return err
+			}
 		}
-		res = sink.Result{Inserted: int(n), Duplicates: len(rows) - int(n)}
+		if len(records) > 0 {
+			var (
+				n   int
+				err error
+			)
+			if p.mergeRecords {
+				n, err = mergeRecords(ctx, tx, records)
+			} else {
+				n, err = copyRows(ctx, tx, recordsTable, recordColumns, records)
+			}
+			if err != nil {
+				return err
+			}
+			res.Inserted += n
+			res.Duplicates += len(records) - n
+		}
 		return insertBatch(ctx, tx, b, started, res)
 	})
 	return res, err
 }
 
-// mergeBatch is the replay path: COPY into a temporary table, then insert
-// the rows whose id is new, each id once.
-func (s *Sink) mergeBatch(ctx context.Context, b *sink.Batch, rows [][]any, started time.Time) (sink.Result, error) {
-	var res sink.Result
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, createStage); err != nil {
-			return fmt.Errorf("create %s: %w", stageTable, err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, eventColumns, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("copy into %s: %w", stageTable, err)
-		}
-		tag, err := tx.Exec(ctx, mergeStage)
-		if err != nil {
-			return fmt.Errorf("merge into %s: %w", eventsTable, err)
-		}
-		inserted := int(tag.RowsAffected())
-		res = sink.Result{Inserted: inserted, Duplicates: len(rows) - inserted}
-		return insertBatch(ctx, tx, b, started, res)
+// copyRows is the fast path: COPY every row into table. It fails, with a
+// unique violation that collides recognises, when an id is already there.
+func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, rows [][]any) (int, error) {
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+	if err != nil {
+		return 0, fmt.Errorf("copy into %s: %w", table, err)
+	}
+	return int(n), nil
+}
+
+// mergeEvents is the replay path for events: COPY into a temporary table,
+// then insert the rows whose id is new, each id once, and return how many
+// and the days they belong to.
+func mergeEvents(ctx context.Context, tx pgx.Tx, rows [][]any) (int, []daily.Key, error) {
+	if err := stage(ctx, tx, eventsTable, eventsStage, eventColumns, rows); err != nil {
+		return 0, nil, err
+	}
+	rs, err := tx.Query(ctx, mergeEventsSQL)
+	if err != nil {
+		return 0, nil, fmt.Errorf("merge into %s: %w", eventsTable, err)
+	}
+	keys, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (daily.Key, error) {
+		var k daily.Key
+		err := r.Scan(&k.Site, &k.UserID, &k.WorkDate)
+		return k, err
 	})
-	return res, err
+	if err != nil {
+		return 0, nil, fmt.Errorf("merge into %s: %w", eventsTable, err)
+	}
+	return len(keys), keys, nil
+}
+
+// mergeRecords is the replay path for business records.
+func mergeRecords(ctx context.Context, tx pgx.Tx, rows [][]any) (int, error) {
+	if err := stage(ctx, tx, recordsTable, recordsStage, recordColumns, rows); err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, mergeRecordsSQL)
+	if err != nil {
+		return 0, fmt.Errorf("merge into %s: %w", recordsTable, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// stage copies rows into a temporary copy of table, dropped at commit. The
+// copy has the columns, types, NOT NULLs and defaults but no CHECK, key or
+// index, so that duplicate ids fit and a row the real table refuses is
+// refused by the INSERT that follows, with the real constraint's name.
+func stage(ctx context.Context, tx pgx.Tx, table, stageTable string, columns []string, rows [][]any) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stageTable+` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+		return fmt.Errorf("create %s: %w", stageTable, err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, columns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("copy into %s: %w", stageTable, err)
+	}
+	return nil
 }
 
 func insertBatch(ctx context.Context, tx pgx.Tx, b *sink.Batch, started time.Time, res sink.Result) error {
@@ -218,7 +338,7 @@ func insertBatch(ctx context.Context, tx pgx.Tx, b *sink.Batch, started time.Tim
 		return err
 	}
 	_, err = tx.Exec(ctx, insertCommitted,
-		b.ID, b.Sink, len(b.Events), res.Inserted, res.Duplicates, first, last,
+		b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
 		started, time.Since(started).Milliseconds(), sink.OutcomeCommitted)
 	if err != nil {
 		return fmt.Errorf("record batch in load_batches: %w", err)
@@ -241,7 +361,7 @@ func (s *Sink) recordFailure(ctx context.Context, b *sink.Batch, started time.Ti
 		first, last = -1, -1
 	}
 	_, err = s.pool.Exec(ctx, insertFailed,
-		b.ID, b.Sink, len(b.Events), first, last,
+		b.ID, b.Sink, b.Len(), first, last,
 		started, time.Since(started).Milliseconds(), sink.OutcomeFailed, errorText(cause))
 	if err != nil {
 		s.log.WarnContext(ctx, "could not record failed batch",
@@ -261,35 +381,27 @@ func errorText(err error) string {
 }
 
 const (
-	eventsTable = "attendance_events"
-	// stageTable is session-local and dropped at commit or rollback.
-	stageTable = "attendance_events_stage"
+	eventsTable  = "attendance_events"
+	recordsTable = "business_records"
+	daysTable    = "daily_attendance"
+	// The stage tables are session-local and dropped at commit or rollback.
+	eventsStage  = "attendance_events_stage"
+	recordsStage = "business_records_stage"
 )
 
-// eventColumns are the columns a batch writes; loaded_at takes the
-// transaction's time from its default.
-var eventColumns = []string{
-	"id", "rules_version", "site", "device_serial", "user_id", "person_id",
-	"occurred_at", "device_time", "time_zone", "direction", "state", "verify_mode",
-	"work_date", "flags",
-	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
-	"run_id", "correlation_id", "batch_id",
-}
+// mergeEventsSQL keeps the first delivery (lowest CLEAN sequence) of an id
+// that appears twice in the batch, inserts in id order (see the note on
+// sorting in write), and returns the day of every row it inserted.
+var mergeEventsSQL = `INSERT INTO ` + eventsTable + ` (` + eventColumnList + `)
+	SELECT DISTINCT ON (id) ` + eventColumnList + `
+	FROM ` + eventsStage + `
+	ORDER BY id, clean_sequence
+	ON CONFLICT (id) DO NOTHING
+	RETURNING site, user_id, to_char(work_date, 'YYYY-MM-DD')`
 
-var columnList = strings.Join(eventColumns, ", ")
-
-// The stage table copies the columns, types, NOT NULLs and defaults but no
-// CHECK, key or index, so that duplicate ids fit and a row the real table
-// refuses is refused by the INSERT below, with the real constraint's name.
-const createStage = `CREATE TEMP TABLE ` + stageTable + `
-	(LIKE ` + eventsTable + ` INCLUDING DEFAULTS) ON COMMIT DROP`
-
-// mergeStage keeps the first delivery (lowest CLEAN sequence) of an id that
-// appears twice in the batch, and inserts in id order (see the note on
-// sorting in write).
-var mergeStage = `INSERT INTO ` + eventsTable + ` (` + columnList + `)
-	SELECT DISTINCT ON (id) ` + columnList + `
-	FROM ` + stageTable + `
+var mergeRecordsSQL = `INSERT INTO ` + recordsTable + ` (` + recordColumnList + `)
+	SELECT DISTINCT ON (id) ` + recordColumnList + `
+	FROM ` + recordsStage + `
 	ORDER BY id, clean_sequence
 	ON CONFLICT (id) DO NOTHING`
 

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,12 +14,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the conformance tests
 
 	"github.com/punchflow/punchflow/platform/dbtest"
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/postgres"
+	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 )
 
 // base is the first punch instant of the generated events.
@@ -78,6 +82,15 @@ func batch(id string, evs []sink.Event) sink.Batch {
 		}
 	}
 	return b
+}
+
+// days is the number of distinct days of evs.
+func days(evs []sink.Event) int {
+	seen := map[[3]string]bool{}
+	for _, e := range evs {
+		seen[[3]string{e.Site, e.UserID, e.WorkDate}] = true
+	}
+	return len(seen)
 }
 
 func concat(parts ...[]sink.Event) []sink.Event {
@@ -285,7 +298,7 @@ func TestWrite(t *testing.T) {
 		{
 			name:     "new events are inserted",
 			batch:    a,
-			want:     sink.Result{Inserted: 50},
+			want:     sink.Result{Inserted: 50, Days: days(a.Events)},
 			rows:     wantRows(a.Events, a.ID),
 			batchRow: []batchRow{committed(a, 50, 0)},
 		},
@@ -301,14 +314,14 @@ func TestWrite(t *testing.T) {
 			name:     "half loaded half new",
 			preload:  []sink.Batch{a},
 			batch:    overlap,
-			want:     sink.Result{Inserted: 25, Duplicates: 25},
+			want:     sink.Result{Inserted: 25, Duplicates: 25, Days: days(events(50, 25))},
 			rows:     append(wantRows(a.Events, a.ID), wantRows(events(50, 25), overlap.ID)...),
 			batchRow: []batchRow{committed(a, 50, 0), committed(overlap, 25, 25)},
 		},
 		{
 			name:     "an id twice within the batch",
 			batch:    dupsInside,
-			want:     sink.Result{Inserted: 10, Duplicates: 2},
+			want:     sink.Result{Inserted: 10, Duplicates: 2, Days: days(events(0, 10))},
 			rows:     wantRows(events(0, 10), dupsInside.ID),
 			batchRow: []batchRow{committed(dupsInside, 10, 2)},
 		},
@@ -316,7 +329,7 @@ func TestWrite(t *testing.T) {
 			name:     "an id twice within the batch and ids already loaded",
 			preload:  []sink.Batch{small},
 			batch:    dupsBoth,
-			want:     sink.Result{Inserted: 5, Duplicates: 6},
+			want:     sink.Result{Inserted: 5, Duplicates: 6, Days: days(events(10, 5))},
 			rows:     append(wantRows(small.Events, small.ID), wantRows(events(10, 5), dupsBoth.ID)...),
 			batchRow: []batchRow{committed(small, 10, 0), committed(dupsBoth, 5, 6)},
 		},
@@ -324,7 +337,7 @@ func TestWrite(t *testing.T) {
 			name:     "long batch with duplicates throughout",
 			preload:  []sink.Batch{bigLoaded},
 			batch:    big,
-			want:     sink.Result{Inserted: 200, Duplicates: 52},
+			want:     sink.Result{Inserted: 200, Duplicates: 52, Days: days(events(150, 200))},
 			rows:     append(wantRows(bigLoaded.Events, bigLoaded.ID), wantRows(events(150, 200), big.ID)...),
 			batchRow: []batchRow{committed(bigLoaded, 150, 0), committed(big, 200, 52)},
 		},
@@ -491,7 +504,7 @@ func TestWriteTransient(t *testing.T) {
 		}
 		// The lock is gone: the same events load now.
 		b.ID = "retry"
-		if got, want := d.write(t, b), (sink.Result{Inserted: 10}); got != want {
+		if got, want := d.write(t, b), (sink.Result{Inserted: 10, Days: days(b.Events)}); got != want {
 			t.Errorf("retry: Write = %+v, want %+v", got, want)
 		}
 	})
@@ -587,15 +600,15 @@ func TestOpenTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (sink.Result{Inserted: 5, Duplicates: 5}); res != want {
+	if want := (sink.Result{Inserted: 5, Duplicates: 5, Days: days(events(5, 5))}); res != want {
 		t.Errorf("Write = %+v, want %+v", res, want)
 	}
 	var versions int
 	if err := d.conn.QueryRow(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 {
-		t.Errorf("goose_db_version holds %d applied migrations, want 1", versions)
+	if versions != 2 {
+		t.Errorf("goose_db_version holds %d applied migrations, want 2", versions)
 	}
 }
 
@@ -623,4 +636,24 @@ func TestPingAndClose(t *testing.T) {
 	if err := d.sink.Ping(t.Context()); err == nil {
 		t.Fatal("Ping after Close returned nil")
 	}
+}
+
+func TestConformance(t *testing.T) {
+	sinktest.Run(t, sinktest.Harness{
+		Dialect: sinktest.Postgres,
+		Open: func(t *testing.T, rules daily.Rules) (sink.Sink, *sql.DB) {
+			url := dbtest.PostgresURL(t)
+			s, err := postgres.Open(t.Context(), url, slog.New(slog.DiscardHandler), postgres.WithDailyRules(rules))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			return s, db
+		},
+	})
 }

@@ -5,26 +5,30 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sqlite"
+	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
 
-// BenchmarkSQLiteWrite measures batches of new events.
+// BenchmarkSQLiteWrite measures batches of new attendance events from a
+// workforce of 2,000 (each batch touching as many days as it has events),
+// daily summary included, with the loader's synchronous=FULL.
 func BenchmarkSQLiteWrite(b *testing.B) {
 	for _, size := range []int{500, 5000} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"), slog.New(slog.DiscardHandler))
+			s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"), slog.New(slog.DiscardHandler), sqlite.WithSynchronousFull())
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = s.Close() })
-			evs := events(0, size)
+			g := synth.New(synth.Config{Users: 2000, DoubleEvery: 50})
 			rows := 0
 			for i := 0; b.Loop(); i++ {
-				for j := range evs {
-					evs[j].ID = fmt.Sprintf("write-%07d-%05d", i, j)
-				}
-				res, err := s.Write(b.Context(), batch(fmt.Sprintf("write-%d", i), evs))
+				batch := sinktest.NewBatch(fmt.Sprintf("write-%d", i), sinktest.Events(g, i*size, size), nil)
+				batch.Started = time.Now()
+				res, err := s.Write(b.Context(), batch)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -19,28 +19,29 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
 func timestamp(t time.Time) string { return t.UTC().Format(timeLayout) }
 
-// encode turns the events of b into INSERT arguments in insertEvent order.
-// A value that cannot be stored faithfully is a permanent error naming the
-// event; the schema's CHECK constraints refuse the rest.
-func encode(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
+// encodeEvents turns the events of b into INSERT arguments in
+// insertEventsSQL order. A value that cannot be stored faithfully is a
+// permanent error naming the event; the schema's CHECK constraints refuse
+// the rest.
+func encodeEvents(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 	loaded := timestamp(loadedAt)
 	rows := make([][]any, len(b.Events))
 	for i := range b.Events {
 		e := &b.Events[i]
 		if y := e.OccurredAt.UTC().Year(); y < 1 || y > 9999 {
-			return nil, refused(e, "occurred_at %s is outside years 1 to 9999", e.OccurredAt)
+			return nil, refused("event", e.ID, "occurred_at %s is outside years 1 to 9999", e.OccurredAt)
 		}
 		flags, err := joinFlags(e.Flags)
 		if err != nil {
-			return nil, refused(e, "%v", err)
+			return nil, refused("event", e.ID, "%v", err)
 		}
 		rawSeq, err := seq(e.Lineage.RawSequence)
 		if err != nil {
-			return nil, refused(e, "lineage.raw_sequence: %v", err)
+			return nil, refused("event", e.ID, "lineage.raw_sequence: %v", err)
 		}
 		cleanSeq, err := seq(e.Seq)
 		if err != nil {
-			return nil, refused(e, "clean sequence: %v", err)
+			return nil, refused("event", e.ID, "clean sequence: %v", err)
 		}
 		var personID any
 		if e.PersonID != "" {
@@ -52,14 +53,60 @@ func encode(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 			e.WorkDate, flags,
 			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, rawSeq, cleanSeq,
 			e.Lineage.RunID, e.Lineage.CorrelationID, b.ID, loaded,
+			e.Department, e.RosterVersion, e.Shift, optionalTime(e.ShiftStart), optionalTime(e.ShiftEnd), optionalTime(e.RoundedAt),
+			int64(e.LateMinutes), int64(e.EarlyLeaveMinutes), int64(e.OvertimeMinutes), e.ClockOffsetMS,
 		}
 	}
 	return rows, nil
 }
 
-func refused(e *sink.Event, format string, args ...any) error {
+// optionalTime is NULL for a nil instant, else its text form.
+func optionalTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return timestamp(*t)
+}
+
+// encodeRecords turns the records of b into INSERT arguments in
+// insertRecordsSQL order. Fields go as the JSON object they travelled as
+// (or {}), the payload byte for byte; json_valid checks both.
+func encodeRecords(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
+	loaded := timestamp(loadedAt)
+	rows := make([][]any, len(b.Records))
+	for i := range b.Records {
+		r := &b.Records[i]
+		var occurred any
+		if r.OccurredAt != nil {
+			if y := r.OccurredAt.UTC().Year(); y < 1 || y > 9999 {
+				return nil, refused("record", r.ID, "occurred_at %s is outside years 1 to 9999", r.OccurredAt)
+			}
+			occurred = timestamp(*r.OccurredAt)
+		}
+		fields, err := r.FieldsJSON()
+		if err != nil {
+			return nil, refused("record", r.ID, "%v", err)
+		}
+		rawSeq, err := seq(r.Lineage.RawSequence)
+		if err != nil {
+			return nil, refused("record", r.ID, "lineage.raw_sequence: %v", err)
+		}
+		cleanSeq, err := seq(r.Seq)
+		if err != nil {
+			return nil, refused("record", r.ID, "clean sequence: %v", err)
+		}
+		rows[i] = []any{
+			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, string(fields), string(r.Payload),
+			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, rawSeq, cleanSeq,
+			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID, loaded,
+		}
+	}
+	return rows, nil
+}
+
+func refused(kind, id, format string, args ...any) error {
 	return fault.NewPermanent(proto.ReasonRejectedBySink,
-		fmt.Errorf("event %s: %s", e.ID, fmt.Sprintf(format, args...)))
+		fmt.Errorf("%s %s: %s", kind, id, fmt.Sprintf(format, args...)))
 }
 
 // joinFlags stores flags as one comma-separated column. A flag that is

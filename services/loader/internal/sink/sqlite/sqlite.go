@@ -1,6 +1,9 @@
 // Package sqlite is the embedded SQLite sink (pure Go, modernc.org/sqlite):
-// one transaction per batch, INSERT ... ON CONFLICT (id) DO NOTHING for each
-// event, so that a replayed event is counted and left alone.
+// one transaction per batch, multi-row INSERT ... ON CONFLICT (id) DO NOTHING
+// for events and records, so that a replayed row is counted and left alone.
+// The event INSERTs return the days of the rows they actually inserted
+// (RETURNING reports only those), and exactly those days of
+// daily_attendance are recomputed from all their punches before the commit.
 //
 // A database file belongs to one loader process. The sink writes through a
 // single connection (SQLite has one writer at a time anyway) in WAL mode, so
@@ -24,6 +27,7 @@ import (
 
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
@@ -32,8 +36,9 @@ import (
 // concurrent use: writes are serialised on its one connection. Close
 // releases the file.
 type Sink struct {
-	db  *sql.DB
-	log *slog.Logger
+	db   *sql.DB
+	log  *slog.Logger
+	days *daily.Calculator
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -44,6 +49,13 @@ type Option func(*options)
 type options struct {
 	busyTimeout time.Duration
 	synchronous string
+	rules       daily.Rules
+}
+
+// WithDailyRules sets the rules of the daily attendance summary; the default
+// is daily.DefaultRules.
+func WithDailyRules(r daily.Rules) Option {
+	return func(o *options) { o.rules = r }
 }
 
 // WithBusyTimeout sets how long a statement waits for another process's
@@ -65,9 +77,12 @@ func WithSynchronousFull() Option {
 // its schema to the current version and returns a Sink. path is a file
 // name, not a URI. The caller must Close the Sink. log may be nil.
 func Open(ctx context.Context, path string, log *slog.Logger, opts ...Option) (*Sink, error) {
-	o := options{busyTimeout: 5 * time.Second, synchronous: "NORMAL"}
+	o := options{busyTimeout: 5 * time.Second, synchronous: "NORMAL", rules: daily.DefaultRules()}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := o.rules.Validate(); err != nil {
+		return nil, fmt.Errorf("open sqlite sink: daily rules: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -103,7 +118,7 @@ func Open(ctx context.Context, path string, log *slog.Logger, opts ...Option) (*
 		_ = db.Close()
 		return nil, fmt.Errorf("open sqlite sink %s: %w", path, err)
 	}
-	return &Sink{db: db, log: log}, nil
+	return &Sink{db: db, log: log, days: daily.New(o.rules)}, nil
 }
 
 // dsn builds the modernc.org/sqlite data source name for path: a file: URI
@@ -141,12 +156,8 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-// Write loads b as described by sink.Sink: every event whose id is new is
-// inserted, b is recorded in load_batches as "committed", and both commit
-// together. An id that appears twice in b is inserted once, from its first
-// occurrence. A batch that fails b.Validate is refused with a permanent
-// error (reason proto.ReasonInvalid) and not recorded, since it may have no
-// id.
+// Write loads b as described by sink.Sink. An id that appears twice in b is
+// inserted once, from its first occurrence.
 func (s *Sink) Write(ctx context.Context, b sink.Batch) (sink.Result, error) {
 	if err := b.Validate(); err != nil {
 		return sink.Result{}, fault.NewPermanent(proto.ReasonInvalid, err)
@@ -160,19 +171,25 @@ func (s *Sink) Write(ctx context.Context, b sink.Batch) (sink.Result, error) {
 		s.recordFailure(ctx, &b, started, err)
 		class, _ := fault.Classify(err)
 		s.log.WarnContext(ctx, "batch failed",
-			slog.String("batch", b.ID), slog.Int("rows", len(b.Events)),
+			slog.String("batch", b.ID), slog.Int("events", len(b.Events)), slog.Int("records", len(b.Records)),
 			slog.String("class", class.String()), slog.Any("error", err))
-		return sink.Result{}, fmt.Errorf("write batch %s (%d events) to sqlite: %w", b.ID, len(b.Events), err)
+		return sink.Result{}, fmt.Errorf("write batch %s (%d events, %d records) to sqlite: %w",
+			b.ID, len(b.Events), len(b.Records), err)
 	}
 	s.log.DebugContext(ctx, "batch committed",
-		slog.String("batch", b.ID), slog.Int("rows", len(b.Events)),
-		slog.Int("inserted", res.Inserted), slog.Int("duplicates", res.Duplicates),
+		slog.String("batch", b.ID), slog.Int("events", len(b.Events)), slog.Int("records", len(b.Records)),
+		slog.Int("inserted", res.Inserted), slog.Int("duplicates", res.Duplicates), slog.Int("days", res.Days),
 		slog.Duration("took", time.Since(began)))
 	return res, nil
 }
 
 func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ sink.Result, err error) {
-	rows, err := encode(b, time.Now())
+	now := time.Now()
+	events, err := encodeEvents(b, now)
+	if err != nil {
+		return sink.Result{}, err
+	}
+	records, err := encodeRecords(b, now)
 	if err != nil {
 		return sink.Result{}, err
 	}
@@ -189,35 +206,94 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 			_ = tx.Rollback()
 		}
 	}()
-	inserted, err := insertEvents(ctx, tx, b, rows)
-	if err != nil {
-		return sink.Result{}, err
+	var res sink.Result
+	if len(events) > 0 {
+		keys, err := insertEvents(ctx, tx, b, events)
+		if err != nil {
+			return sink.Result{}, err
+		}
+		res.Inserted += len(keys)
+		res.Duplicates += len(events) - len(keys)
+		if res.Days, err = s.recompute(ctx, tx, b.ID, keys, now); err != nil {
+			return sink.Result{}, err
+		}
 	}
-	result := sink.Result{Inserted: inserted, Duplicates: len(rows) - inserted}
+	if len(records) > 0 {
+		n, err := insertRecords(ctx, tx, b, records)
+		if err != nil {
+			return sink.Result{}, err
+		}
+		res.Inserted += n
+		res.Duplicates += len(records) - n
+	}
 	if _, err := tx.ExecContext(ctx, insertCommitted,
-		b.ID, b.Sink, len(b.Events), result.Inserted, result.Duplicates, first, last,
+		b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
 		timestamp(started), time.Since(started).Milliseconds(), sink.OutcomeCommitted); err != nil {
 		return sink.Result{}, fmt.Errorf("record batch in load_batches: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return sink.Result{}, fmt.Errorf("commit: %w", err)
 	}
-	return result, nil
+	return res, nil
 }
 
-// chunkRows is how many events one INSERT statement carries: 23 parameters
-// each, well under SQLite's limit of 32766 parameters per statement.
+// insertEvents inserts rows chunkRows at a time and returns the day of
+// every row that was new. An id already present, or earlier in the same
+// statement, is skipped by ON CONFLICT and not returned.
+func insertEvents(ctx context.Context, tx *sql.Tx, b *sink.Batch, rows [][]any) ([]daily.Key, error) {
+	var keys []daily.Key
+	err := chunked(ctx, tx, rows, insertEventsSQL, func(ctx context.Context, stmt *sql.Stmt, args []any, from, to int) error {
+		rs, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("insert events %s to %s into attendance_events: %w", b.Events[from].ID, b.Events[to-1].ID, err)
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var k daily.Key
+			if err := rs.Scan(&k.Site, &k.UserID, &k.WorkDate); err != nil {
+				return fmt.Errorf("insert events into attendance_events: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("insert events %s to %s into attendance_events: %w", b.Events[from].ID, b.Events[to-1].ID, err)
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// insertRecords inserts rows chunkRows at a time and returns how many were
+// new.
+func insertRecords(ctx context.Context, tx *sql.Tx, b *sink.Batch, rows [][]any) (int, error) {
+	inserted := 0
+	err := chunked(ctx, tx, rows, insertRecordsSQL, func(ctx context.Context, stmt *sql.Stmt, args []any, from, to int) error {
+		res, err := stmt.ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("insert records %s to %s into business_records: %w", b.Records[from].ID, b.Records[to-1].ID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("insert records into business_records: %w", err)
+		}
+		inserted += int(n)
+		return nil
+	})
+	return inserted, err
+}
+
+// chunkRows is how many rows one INSERT statement carries: at most 33
+// parameters each, well under SQLite's limit of 32766 per statement.
 const chunkRows = 100
 
-// insertEvents inserts rows chunkRows at a time and returns how many were
-// new. An id already present, or earlier in the same statement, is skipped
-// by ON CONFLICT and not counted by RowsAffected.
-func insertEvents(ctx context.Context, tx *sql.Tx, b *sink.Batch, rows [][]any) (int, error) {
+// chunked runs exec on rows chunkRows at a time, with a statement prepared
+// by sqlFor for each chunk size (all but the last chunk share one).
+func chunked(ctx context.Context, tx *sql.Tx, rows [][]any, sqlFor func(n int) string,
+	exec func(ctx context.Context, stmt *sql.Stmt, args []any, from, to int) error) error {
 	var (
 		stmt     *sql.Stmt
 		stmtRows int
 		args     []any
-		inserted int
 	)
 	defer func() {
 		if stmt != nil {
@@ -231,8 +307,8 @@ func insertEvents(ctx context.Context, tx *sql.Tx, b *sink.Batch, rows [][]any) 
 				_ = stmt.Close()
 			}
 			var err error
-			if stmt, err = tx.PrepareContext(ctx, insertSQL(len(chunk))); err != nil {
-				return 0, fmt.Errorf("prepare insert: %w", err)
+			if stmt, err = tx.PrepareContext(ctx, sqlFor(len(chunk))); err != nil {
+				return fmt.Errorf("prepare insert: %w", err)
 			}
 			stmtRows = len(chunk)
 		}
@@ -240,18 +316,11 @@ func insertEvents(ctx context.Context, tx *sql.Tx, b *sink.Batch, rows [][]any) 
 		for _, r := range chunk {
 			args = append(args, r...)
 		}
-		res, err := stmt.ExecContext(ctx, args...)
-		if err != nil {
-			return 0, fmt.Errorf("insert events %s to %s into attendance_events: %w",
-				b.Events[start].ID, b.Events[start+len(chunk)-1].ID, err)
+		if err := exec(ctx, stmt, args, start, start+len(chunk)); err != nil {
+			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, fmt.Errorf("insert events into attendance_events: %w", err)
-		}
-		inserted += int(n)
 	}
-	return inserted, nil
+	return nil
 }
 
 // failureTimeout bounds recording a failed batch, which runs even when the
@@ -269,7 +338,7 @@ func (s *Sink) recordFailure(ctx context.Context, b *sink.Batch, started time.Ti
 		first, last = -1, -1
 	}
 	_, err = s.db.ExecContext(ctx, insertFailed,
-		b.ID, b.Sink, len(b.Events), first, last,
+		b.ID, b.Sink, b.Len(), first, last,
 		timestamp(started), time.Since(started).Milliseconds(), sink.OutcomeFailed, errorText(cause))
 	if err != nil {
 		s.log.WarnContext(ctx, "could not record failed batch",
@@ -288,24 +357,40 @@ func errorText(err error) string {
 	return s
 }
 
-// insertSQL returns an INSERT of n events.
-func insertSQL(n int) string {
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	var q strings.Builder
-	q.WriteString(`INSERT INTO attendance_events (
+// insertEventsSQL returns an INSERT of n events that returns the day of
+// each row it inserted.
+func insertEventsSQL(n int) string {
+	return values(`INSERT INTO attendance_events (
 	id, rules_version, site, device_serial, user_id, person_id,
 	occurred_at, device_time, time_zone, direction, state, verify_mode,
 	work_date, flags,
 	raw_id, raw_subject, raw_stream, raw_sequence, clean_sequence,
+	run_id, correlation_id, batch_id, loaded_at,
+	department, roster_version, shift, shift_start, shift_end, rounded_at,
+	late_minutes, early_leave_minutes, overtime_minutes, clock_offset_ms)
+	VALUES `, 33, n) + " ON CONFLICT (id) DO NOTHING RETURNING site, user_id, work_date"
+}
+
+// insertRecordsSQL returns an INSERT of n business records.
+func insertRecordsSQL(n int) string {
+	return values(`INSERT INTO business_records (
+	id, rules_version, source, natural_key, occurred_at, fields, payload,
+	raw_id, raw_subject, raw_stream, raw_sequence, clean_sequence,
 	run_id, correlation_id, batch_id, loaded_at)
-	VALUES `)
+	VALUES `, 16, n) + " ON CONFLICT (id) DO NOTHING"
+}
+
+// values appends n rows of cols placeholders to prefix.
+func values(prefix string, cols, n int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	var q strings.Builder
+	q.WriteString(prefix)
 	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString(row)
 	}
-	q.WriteString(" ON CONFLICT (id) DO NOTHING")
 	return q.String()
 }
 

@@ -19,7 +19,9 @@ import (
 
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
+	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sqlite"
 )
 
@@ -80,6 +82,15 @@ func batch(id string, evs []sink.Event) sink.Batch {
 		}
 	}
 	return b
+}
+
+// days is the number of distinct days of evs.
+func days(evs []sink.Event) int {
+	seen := map[[3]string]bool{}
+	for _, e := range evs {
+		seen[[3]string{e.Site, e.UserID, e.WorkDate}] = true
+	}
+	return len(seen)
 }
 
 func concat(parts ...[]sink.Event) []sink.Event {
@@ -312,7 +323,7 @@ func TestWrite(t *testing.T) {
 		{
 			name:     "new events are inserted",
 			batch:    a,
-			want:     sink.Result{Inserted: 50},
+			want:     sink.Result{Inserted: 50, Days: days(a.Events)},
 			rows:     wantRows(a.Events, a.ID),
 			batchRow: []batchRow{committed(a, 50, 0)},
 		},
@@ -328,14 +339,14 @@ func TestWrite(t *testing.T) {
 			name:     "half loaded half new",
 			preload:  []sink.Batch{a},
 			batch:    overlap,
-			want:     sink.Result{Inserted: 25, Duplicates: 25},
+			want:     sink.Result{Inserted: 25, Duplicates: 25, Days: days(events(50, 25))},
 			rows:     append(wantRows(a.Events, a.ID), wantRows(events(50, 25), overlap.ID)...),
 			batchRow: []batchRow{committed(a, 50, 0), committed(overlap, 25, 25)},
 		},
 		{
 			name:     "an id twice within the batch",
 			batch:    dupsInside,
-			want:     sink.Result{Inserted: 10, Duplicates: 2},
+			want:     sink.Result{Inserted: 10, Duplicates: 2, Days: days(events(0, 10))},
 			rows:     wantRows(events(0, 10), dupsInside.ID),
 			batchRow: []batchRow{committed(dupsInside, 10, 2)},
 		},
@@ -343,7 +354,7 @@ func TestWrite(t *testing.T) {
 			name:     "an id twice within the batch and ids already loaded",
 			preload:  []sink.Batch{small},
 			batch:    dupsBoth,
-			want:     sink.Result{Inserted: 5, Duplicates: 6},
+			want:     sink.Result{Inserted: 5, Duplicates: 6, Days: days(events(10, 5))},
 			rows:     append(wantRows(small.Events, small.ID), wantRows(events(10, 5), dupsBoth.ID)...),
 			batchRow: []batchRow{committed(small, 10, 0), committed(dupsBoth, 5, 6)},
 		},
@@ -351,7 +362,7 @@ func TestWrite(t *testing.T) {
 			name:     "long batch with duplicates throughout",
 			preload:  []sink.Batch{bigLoaded},
 			batch:    big,
-			want:     sink.Result{Inserted: 200, Duplicates: 52},
+			want:     sink.Result{Inserted: 200, Duplicates: 52, Days: days(events(150, 200))},
 			rows:     append(wantRows(bigLoaded.Events, bigLoaded.ID), wantRows(events(150, 200), big.ID)...),
 			batchRow: []batchRow{committed(bigLoaded, 150, 0), committed(big, 200, 52)},
 		},
@@ -491,7 +502,7 @@ func TestWriteTransient(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.ID = "retry"
-		if got, want := d.write(t, b), (sink.Result{Inserted: 10}); got != want {
+		if got, want := d.write(t, b), (sink.Result{Inserted: 10, Days: days(b.Events)}); got != want {
 			t.Errorf("retry: Write = %+v, want %+v", got, want)
 		}
 		if diff := cmp.Diff(wantRows(b.Events, "retry"), d.rows(t)); diff != "" {
@@ -611,15 +622,15 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (sink.Result{Inserted: 5, Duplicates: 5}); res != want {
+	if want := (sink.Result{Inserted: 5, Duplicates: 5, Days: days(events(5, 5))}); res != want {
 		t.Errorf("Write = %+v, want %+v", res, want)
 	}
 	var versions int
 	if err := d.conn.QueryRowContext(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 {
-		t.Errorf("goose_db_version holds %d applied migrations, want 1", versions)
+	if versions != 2 {
+		t.Errorf("goose_db_version holds %d applied migrations, want 2", versions)
 	}
 }
 
@@ -675,4 +686,24 @@ func TestPingAndClose(t *testing.T) {
 	if err := d.sink.Ping(t.Context()); err == nil {
 		t.Fatal("Ping after Close returned nil")
 	}
+}
+
+func TestConformance(t *testing.T) {
+	sinktest.Run(t, sinktest.Harness{
+		Dialect: sinktest.SQLite,
+		Open: func(t *testing.T, rules daily.Rules) (sink.Sink, *sql.DB) {
+			path := filepath.Join(t.TempDir(), "conformance.db")
+			s, err := sqlite.Open(t.Context(), path, slog.New(slog.DiscardHandler), sqlite.WithDailyRules(rules))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			return s, db
+		},
+	})
 }

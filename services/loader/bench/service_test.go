@@ -1,0 +1,535 @@
+// Package bench measures the whole loader service as a process: messages in
+// CLEAN to rows committed, against a raw JetStream consume and a raw pgx
+// CopyFrom of the same rows on the same machine in the same run; freshness
+// at a steady rate; and the process's peak resident memory.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/punchflow/punchflow/platform/dbtest"
+	"github.com/punchflow/punchflow/platform/natstest"
+	"github.com/punchflow/punchflow/platform/topology"
+	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/migrate"
+	"github.com/punchflow/punchflow/services/loader/internal/synth"
+)
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// loaderBinary builds the loader once per test binary.
+func loaderBinary(b *testing.B) string {
+	b.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "punchflow-loader-bench-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "loader")
+		cmd := exec.Command("go", "build", "-o", buildOnce.path, "github.com/punchflow/punchflow/services/loader")
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+		buildOnce.out, buildOnce.err = cmd.CombinedOutput()
+	})
+	if buildOnce.err != nil {
+		b.Fatalf("go build the loader: %v\n%s", buildOnce.err, buildOnce.out)
+	}
+	return buildOnce.path
+}
+
+// world is an embedded NATS server with the topology, and a PostgreSQL
+// database.
+type world struct {
+	natsURL string
+	js      jetstream.JetStream
+	pgURL   string
+}
+
+func newWorld(b *testing.B) *world {
+	b.Helper()
+	ns := natstest.Run(b)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c topology.Config
+	c.RegisterFlags(newFlagSet())
+	if err := topology.Ensure(b.Context(), js, c); err != nil {
+		b.Fatal(err)
+	}
+	// The database is migrated beforehand: a one-time cost at the first
+	// start, not part of loading.
+	return &world{natsURL: ns.ClientURL(), js: js, pgURL: migratedDB(b)}
+}
+
+// message is one CLEAN message with the row it becomes.
+type message struct {
+	subject, id string
+	data        []byte
+	row         []any // attendance_events or business_records columns, for the raw copy
+}
+
+// kind is what a benchmark loads.
+type kind string
+
+const (
+	attendance kind = "attendance"
+	records    kind = "records"
+)
+
+func messages(b *testing.B, k kind, from, n int) []message {
+	b.Helper()
+	g := synth.New(synth.Config{Users: 2000, DoubleEvery: 50})
+	out := make([]message, n)
+	for i := range out {
+		var (
+			m   proto.Message
+			msg message
+		)
+		switch k {
+		case attendance:
+			e := g.Event(from + i)
+			m, msg = &e, message{subject: proto.CleanAttendanceSubject(e.Site), id: e.ID, row: eventRow(e, uint64(i+1))}
+		case records:
+			r := g.Record("orders", from+i)
+			m, msg = &r, message{subject: proto.CleanRecordSubject(r.Source), id: r.ID, row: recordRow(r, uint64(i+1))}
+		}
+		data, err := proto.Encode(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg.data = data
+		out[i] = msg
+	}
+	return out
+}
+
+var eventColumns = []string{
+	"id", "rules_version", "site", "device_serial", "user_id", "person_id",
+	"occurred_at", "device_time", "time_zone", "direction", "state", "verify_mode",
+	"work_date", "flags", "raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
+	"run_id", "correlation_id", "batch_id",
+	"department", "roster_version", "shift", "shift_start", "shift_end", "rounded_at",
+	"late_minutes", "early_leave_minutes", "overtime_minutes", "clock_offset_ms",
+}
+
+var recordColumns = []string{
+	"id", "rules_version", "source", "natural_key", "occurred_at", "fields", "payload",
+	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
+	"run_id", "correlation_id", "batch_id",
+}
+
+func eventRow(e proto.AttendanceEvent, seq uint64) []any {
+	wd, _ := time.Parse(time.DateOnly, e.WorkDate)
+	var person any
+	if e.PersonID != "" {
+		person = e.PersonID
+	}
+	opt := func(t *time.Time) any {
+		if t == nil {
+			return nil
+		}
+		return *t
+	}
+	return []any{e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, person, e.OccurredAt, e.DeviceTime, e.TimeZone,
+		e.Direction, e.State, e.VerifyMode, wd, strings.Join(e.Flags, ","), e.Lineage.RawID, e.Lineage.RawSubject,
+		e.Lineage.RawStream, int64(e.Lineage.RawSequence), int64(seq), e.Lineage.RunID, e.Lineage.CorrelationID, "raw-copy",
+		e.Department, e.RosterVersion, e.Shift, opt(e.ShiftStart), opt(e.ShiftEnd), opt(e.RoundedAt),
+		e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes, e.ClockOffsetMS}
+}
+
+func recordRow(r proto.CleanRecord, seq uint64) []any {
+	fields, _ := proto.Encode(fieldsOnly(r.Fields))
+	return []any{r.ID, r.RulesVersion, r.Source, r.NaturalKey, *r.OccurredAt, fields, []byte(r.Payload),
+		r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, int64(r.Lineage.RawSequence), int64(seq),
+		r.Lineage.RunID, r.Lineage.CorrelationID, "raw-copy"}
+}
+
+// fieldsOnly lets proto.Encode render a fields map.
+type fieldsOnly map[string]any
+
+func (fieldsOnly) Validate() error { return nil }
+
+// publish puts msgs on CLEAN and waits for every ack.
+func (w *world) publish(b *testing.B, msgs []message) {
+	b.Helper()
+	for _, m := range msgs {
+		w.publishOne(b, m)
+	}
+	select {
+	case <-w.js.PublishAsyncComplete():
+	case <-time.After(2 * time.Minute):
+		b.Fatal("publishing did not complete")
+	}
+}
+
+func (w *world) publishOne(b *testing.B, m message) jetstream.PubAckFuture {
+	for {
+		f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: m.subject, Data: m.data, Header: nats.Header{proto.HeaderMsgID: {m.id}}})
+		if err == nil {
+			return f
+		}
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			b.Fatal(err)
+		}
+	}
+}
+
+// process is a loader process.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    string
+}
+
+func startLoader(b *testing.B, w *world, extra ...string) *process {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := &process{exited: make(chan struct{}), log: filepath.Join(b.TempDir(), "loader.log")}
+	f, err := os.Create(p.log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	args := append([]string{"--nats-url", w.natsURL, "--http-addr", addr, "--log-format", "json", "--log-level", "warn",
+		"--postgres-url", w.pgURL, "--sqlite-path", ""}, extra...)
+	p.cmd = exec.Command(loaderBinary(b), args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		f.Close()
+		close(p.exited)
+	}()
+	b.Cleanup(func() { p.stop(b) })
+	return p
+}
+
+// peakRSS is the process's high-water resident set (VmHWM), in bytes.
+func (p *process) peakRSS(b *testing.B) float64 {
+	b.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb * 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+func (p *process) stop(b *testing.B) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		b.Errorf("loader did not stop within 30s")
+	}
+}
+
+// waitAcked waits until the durable has acknowledged every message up to
+// stream sequence last.
+func (w *world) waitAcked(b *testing.B, p *process, durable string, last uint64, timeout time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case <-p.exited:
+			log, _ := os.ReadFile(p.log)
+			b.Fatalf("loader exited: %s", log)
+		default:
+		}
+		if c, err := w.js.Consumer(b.Context(), "CLEAN", durable); err == nil {
+			if info, err := c.Info(b.Context()); err == nil && info.AckFloor.Stream >= last {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(p.log)
+			b.Fatalf("not all acknowledged after %v: %s", timeout, log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rawConsume is the first baseline: a plain durable consumer that acks
+// every message, on the same stream.
+func (w *world) rawConsume(b *testing.B, n int) time.Duration {
+	b.Helper()
+	ctx := b.Context()
+	c, err := w.js.CreateConsumer(ctx, "CLEAN", jetstream.ConsumerConfig{Durable: "raw-consume", AckPolicy: jetstream.AckExplicitPolicy,
+		MaxAckPending: 4000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	var got int
+	start := time.Now()
+	cc, err := c.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		if got++; got == n {
+			close(done)
+		}
+	}, jetstream.PullMaxMessages(1000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatal("raw consume did not finish")
+	}
+	took := time.Since(start)
+	cc.Stop()
+	return took
+}
+
+// rawCopy is the second baseline: pgx CopyFrom of the same rows into the
+// same indexed table of a second database with the loader's schema, in
+// batches of the loader's default size.
+func rawCopy(b *testing.B, pgURL, table string, columns []string, msgs []message) time.Duration {
+	b.Helper()
+	ctx := b.Context()
+	pool, err := pgxpool.New(ctx, pgURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	start := time.Now()
+	for i := 0; i < len(msgs); i += 1000 {
+		rows := make([][]any, 0, 1000)
+		for _, m := range msgs[i:min(i+1000, len(msgs))] {
+			rows = append(rows, m.row)
+		}
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// migratedDB returns a fresh database with the loader's schema.
+func migratedDB(b *testing.B) string {
+	b.Helper()
+	url := dbtest.PostgresURL(b)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrate.Up(b.Context(), db, migrate.Postgres, nil); err != nil {
+		b.Fatal(err)
+	}
+	return url
+}
+
+func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("bench", flag.ContinueOnError) }
+
+// BenchmarkService is the whole service: N messages already in CLEAN to
+// rows committed by the loader process (default batch sizes, PostgreSQL
+// sink, timed from the process's start on a migrated database), against the lower of a raw JetStream consume of the same messages
+// and a raw CopyFrom of the same rows, in the same run. Goal: ratio ≥ 0.60.
+// It also reports the loader's peak RSS (goal ≤ 200 MB).
+func BenchmarkService(b *testing.B) {
+	const n = 100_000
+	loaderBinary(b) // built before anything is timed
+	for _, k := range []kind{records, attendance} {
+		b.Run(string(k), func(b *testing.B) {
+			table, columns := "business_records", recordColumns
+			if k == attendance {
+				table, columns = "attendance_events", eventColumns
+			}
+			msgs := messages(b, k, 0, n)
+			var service, consume, copying time.Duration
+			var rss float64
+			for b.Loop() {
+				w := newWorld(b)
+				w.publish(b, msgs)
+				start := time.Now()
+				p := startLoader(b, w)
+				w.waitAcked(b, p, "loader-postgres", n, 10*time.Minute)
+				service += time.Since(start)
+				rss = max(rss, p.peakRSS(b))
+				p.stop(b)
+				consume += w.rawConsume(b, n)
+				copying += rawCopy(b, migratedDB(b), table, columns, msgs)
+			}
+			rate := func(d time.Duration) float64 { return float64(n*b.N) / d.Seconds() }
+			b.ReportMetric(rate(service), "rows/s")
+			b.ReportMetric(rate(consume), "consume-rows/s")
+			b.ReportMetric(rate(copying), "copy-rows/s")
+			b.ReportMetric(rate(service)/min(rate(consume), rate(copying)), "ratio")
+			b.ReportMetric(rss/(1<<20), "peak-rss-MB")
+		})
+	}
+}
+
+// BenchmarkFreshness publishes attendance events at a steady 2,000
+// messages/s for ten seconds to a running loader (default batch sizes,
+// PostgreSQL sink) and measures, for every message, the time from its
+// publish to its row being visible in the database (polled every 5 ms).
+// Goal: p99 ≤ 1 s. It also reports the loader's peak RSS.
+func BenchmarkFreshness(b *testing.B) {
+	const (
+		rate     = 2000
+		duration = 10 * time.Second
+		n        = int(rate * duration / time.Second)
+	)
+	msgs := messages(b, attendance, 0, n)
+	loaderBinary(b)
+	var lat []time.Duration
+	var rss float64
+	for b.Loop() {
+		w := newWorld(b)
+		p := startLoader(b, w)
+		// Wait for the consumer, so that start-up is not counted.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			if _, err := w.js.Consumer(b.Context(), "CLEAN", "loader-postgres"); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("loader consumer not bound")
+			}
+		}
+		pool, err := pgxpool.New(b.Context(), w.pgURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seen := make(map[int64]time.Time, n)
+		var mu sync.Mutex
+		pollDone := make(chan struct{})
+		ctx, cancel := context.WithCancel(b.Context())
+		go func() {
+			defer close(pollDone)
+			var last int64
+			for ctx.Err() == nil {
+				rows, err := pool.Query(ctx, `SELECT clean_sequence FROM attendance_events WHERE clean_sequence > $1`, last)
+				now := time.Now()
+				if err == nil {
+					for rows.Next() {
+						var s int64
+						if rows.Scan(&s) == nil {
+							mu.Lock()
+							if _, ok := seen[s]; !ok {
+								seen[s] = now
+							}
+							mu.Unlock()
+						}
+					}
+					rows.Close()
+					mu.Lock()
+					// Rows commit in batches in sequence order; the next
+					// poll looks past the contiguous prefix seen so far.
+					for seen[last+1] != (time.Time{}) {
+						last++
+					}
+					mu.Unlock()
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		type sent struct {
+			at time.Time
+			f  jetstream.PubAckFuture
+		}
+		out := make([]sent, 0, n)
+		tick := time.NewTicker(10 * time.Millisecond)
+		per := rate / 100
+		for i := 0; i < n; {
+			<-tick.C
+			for j := 0; j < per && i < n; j, i = j+1, i+1 {
+				out = append(out, sent{time.Now(), w.publishOne(b, msgs[i])})
+			}
+		}
+		tick.Stop()
+		published := map[int64]time.Time{}
+		for _, s := range out {
+			select {
+			case ack := <-s.f.Ok():
+				published[int64(ack.Sequence)] = s.at
+			case err := <-s.f.Err():
+				b.Fatal(err)
+			}
+		}
+		w.waitAcked(b, p, "loader-postgres", uint64(n), 2*time.Minute)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			k := len(seen)
+			mu.Unlock()
+			if k >= n || time.Now().After(deadline) {
+				break
+			}
+		}
+		cancel()
+		<-pollDone
+		pool.Close()
+		rss = max(rss, p.peakRSS(b))
+		p.stop(b)
+		for seq, at := range published {
+			v, ok := seen[seq]
+			if !ok {
+				b.Fatalf("row of sequence %d never seen", seq)
+			}
+			lat = append(lat, v.Sub(at))
+		}
+	}
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	b.ReportMetric(float64(q(0.50))/float64(time.Millisecond), "p50-ms")
+	b.ReportMetric(float64(q(0.99))/float64(time.Millisecond), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1])/float64(time.Millisecond), "max-ms")
+	b.ReportMetric(rss/(1<<20), "peak-rss-MB")
+}

@@ -1,0 +1,181 @@
+package mysql
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/punchflow/punchflow/platform/fault"
+	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/daily"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
+)
+
+// eventColumns are the columns a batch writes to attendance_events;
+// loaded_at takes the statement's time from its default.
+var eventColumns = []string{
+	"id", "rules_version", "site", "device_serial", "user_id", "person_id",
+	"occurred_at", "device_time", "time_zone", "direction", "state", "verify_mode",
+	"work_date", "flags",
+	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
+	"run_id", "correlation_id", "batch_id",
+	"department", "roster_version", "shift", "shift_start", "shift_end", "rounded_at",
+	"late_minutes", "early_leave_minutes", "overtime_minutes", "clock_offset_ms",
+}
+
+// recordColumns are the columns a batch writes to business_records.
+var recordColumns = []string{
+	"id", "rules_version", "source", "natural_key", "occurred_at", "fields", "payload",
+	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
+	"run_id", "correlation_id", "batch_id",
+}
+
+// Row values are string, []byte (JSON text), int64, time.Time (UTC) or nil
+// (NULL), which both methods know how to send.
+
+// minTime and maxTime bound DATETIME.
+var (
+	minTime = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// encodeEvents turns the events of b into rows in eventColumns order. A
+// value that cannot be stored faithfully is a permanent error naming the
+// event; the schema's constraints refuse the rest.
+func encodeEvents(b *sink.Batch) ([][]any, error) {
+	rows := make([][]any, len(b.Events))
+	for i := range b.Events {
+		e := &b.Events[i]
+		at := e.OccurredAt.UTC()
+		if at.Before(minTime) || at.After(maxTime) {
+			return nil, refused("event", e.ID, "occurred_at %s is outside years 1000 to 9999", e.OccurredAt)
+		}
+		if _, err := time.Parse(time.DateOnly, e.WorkDate); err != nil {
+			return nil, refused("event", e.ID, "work_date %q is not a date as YYYY-MM-DD", e.WorkDate)
+		}
+		flags, err := joinFlags(e.Flags)
+		if err != nil {
+			return nil, refused("event", e.ID, "%v", err)
+		}
+		rawSeq, err := seq(e.Lineage.RawSequence)
+		if err != nil {
+			return nil, refused("event", e.ID, "lineage.raw_sequence: %v", err)
+		}
+		cleanSeq, err := seq(e.Seq)
+		if err != nil {
+			return nil, refused("event", e.ID, "clean sequence: %v", err)
+		}
+		for _, v := range []int{e.State, e.VerifyMode, e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes} {
+			if v < math.MinInt32 || v > math.MaxInt32 {
+				return nil, refused("event", e.ID, "%d (state, verify mode or minutes) does not fit in an INT", v)
+			}
+		}
+		var instants [3]any
+		for i, t := range []*time.Time{e.ShiftStart, e.ShiftEnd, e.RoundedAt} {
+			if t == nil {
+				continue
+			}
+			u := t.UTC()
+			if u.Before(minTime) || u.After(maxTime) {
+				return nil, refused("event", e.ID, "instant %s is outside years 1000 to 9999", t)
+			}
+			instants[i] = u
+		}
+		var personID any
+		if e.PersonID != "" {
+			personID = e.PersonID
+		}
+		rows[i] = []any{
+			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, personID,
+			at, e.DeviceTime, e.TimeZone, e.Direction, int64(e.State), int64(e.VerifyMode),
+			e.WorkDate, flags,
+			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, rawSeq, cleanSeq,
+			e.Lineage.RunID, e.Lineage.CorrelationID, b.ID,
+			e.Department, e.RosterVersion, e.Shift, instants[0], instants[1], instants[2],
+			int64(e.LateMinutes), int64(e.EarlyLeaveMinutes), int64(e.OvertimeMinutes), e.ClockOffsetMS,
+		}
+	}
+	return rows, nil
+}
+
+// encodeRecords turns the records of b into rows in recordColumns order.
+// Fields go as the JSON object they travelled as (or {}), the payload byte
+// for byte; the json_valid CHECKs test both.
+func encodeRecords(b *sink.Batch) ([][]any, error) {
+	rows := make([][]any, len(b.Records))
+	for i := range b.Records {
+		r := &b.Records[i]
+		var occurred any
+		if r.OccurredAt != nil {
+			at := r.OccurredAt.UTC()
+			if at.Before(minTime) || at.After(maxTime) {
+				return nil, refused("record", r.ID, "occurred_at %s is outside years 1000 to 9999", r.OccurredAt)
+			}
+			occurred = at
+		}
+		fields, err := r.FieldsJSON()
+		if err != nil {
+			return nil, refused("record", r.ID, "%v", err)
+		}
+		rawSeq, err := seq(r.Lineage.RawSequence)
+		if err != nil {
+			return nil, refused("record", r.ID, "lineage.raw_sequence: %v", err)
+		}
+		cleanSeq, err := seq(r.Seq)
+		if err != nil {
+			return nil, refused("record", r.ID, "clean sequence: %v", err)
+		}
+		rows[i] = []any{
+			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, fields, []byte(r.Payload),
+			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, rawSeq, cleanSeq,
+			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID,
+		}
+	}
+	return rows, nil
+}
+
+// eventKeys returns the days of b's events.
+func eventKeys(b *sink.Batch) []daily.Key {
+	keys := make([]daily.Key, len(b.Events))
+	for i := range b.Events {
+		e := &b.Events[i]
+		keys[i] = daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
+	}
+	return keys
+}
+
+func refused(kind, id, format string, args ...any) error {
+	return fault.NewPermanent(proto.ReasonRejectedBySink,
+		fmt.Errorf("%s %s: %s", kind, id, fmt.Sprintf(format, args...)))
+}
+
+// joinFlags stores flags as one comma-separated column. A flag that is
+// empty or holds a comma would not read back as itself, so it is refused.
+func joinFlags(flags []string) (string, error) {
+	for _, f := range flags {
+		if f == "" || strings.Contains(f, ",") {
+			return "", fmt.Errorf("flag %q cannot be stored in a comma-separated list", f)
+		}
+	}
+	return strings.Join(flags, ","), nil
+}
+
+// seq converts a stream sequence to a BIGINT.
+func seq(u uint64) (int64, error) {
+	if u > math.MaxInt64 {
+		return 0, fmt.Errorf("%d does not fit in a BIGINT", u)
+	}
+	return int64(u), nil
+}
+
+// batchSeqs returns b's first and last CLEAN sequence as BIGINTs.
+func batchSeqs(b *sink.Batch) (first, last int64, err error) {
+	if first, err = seq(b.FirstSeq); err != nil {
+		return 0, 0, fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("batch first sequence: %w", err))
+	}
+	if last, err = seq(b.LastSeq); err != nil {
+		return 0, 0, fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("batch last sequence: %w", err))
+	}
+	return first, last, nil
+}

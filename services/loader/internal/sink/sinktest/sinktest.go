@@ -1,0 +1,690 @@
+// Package sinktest holds the behaviour every sink.Sink must show, as tests
+// that each sink package runs against its real database: business records
+// round trip, daily attendance always equal to a recomputation from the
+// punch table whatever the order and the replays, concurrent writers, and
+// refused rows. It also gives the proof tests their checks.
+package sinktest
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/punchflow/punchflow/platform/fault"
+	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/daily"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
+	"github.com/punchflow/punchflow/services/loader/internal/synth"
+)
+
+// Dialect says how to read a sink's tables back through database/sql.
+type Dialect struct {
+	Name string
+	// Date renders a date column as YYYY-MM-DD text.
+	Date func(column string) string
+}
+
+// The dialects of the three sinks.
+var (
+	Postgres = Dialect{Name: "postgres", Date: func(c string) string { return "to_char(" + c + ", 'YYYY-MM-DD')" }}
+	MySQL    = Dialect{Name: "mysql", Date: func(c string) string { return "DATE_FORMAT(" + c + ", '%Y-%m-%d')" }}
+	SQLite   = Dialect{Name: "sqlite", Date: func(c string) string { return c }}
+)
+
+// Harness opens a sink on a fresh database.
+type Harness struct {
+	Dialect Dialect
+	// Open returns a new Sink with the given daily rules on a fresh
+	// database, and a handle on that database to read it back. The test's
+	// cleanup closes both.
+	Open func(t *testing.T, rules daily.Rules) (sink.Sink, *sql.DB)
+}
+
+// Run runs every conformance test as a subtest of t.
+func Run(t *testing.T, h Harness) {
+	t.Run("records", func(t *testing.T) { testRecords(t, h) })
+	t.Run("daily in any order with replays", func(t *testing.T) { testDailyAnyOrder(t, h) })
+	t.Run("daily with concurrent writers", func(t *testing.T) { testDailyConcurrent(t, h) })
+	t.Run("events and records in one batch", func(t *testing.T) { testMixed(t, h) })
+	t.Run("refused record", func(t *testing.T) { testRefusedRecord(t, h) })
+	t.Run("refused event", func(t *testing.T) { testRefusedEvent(t, h) })
+	t.Run("schema 1.1 fields", func(t *testing.T) { testSchema11(t, h) })
+}
+
+// NewBatch returns a batch of events and records with its sequence range.
+func NewBatch(id string, events []sink.Event, records []sink.Record) sink.Batch {
+	b := sink.Batch{ID: id, Sink: "test", Events: events, Records: records, Started: time.Now().Add(-time.Second)}
+	for _, e := range events {
+		b.FirstSeq, b.LastSeq = minSeq(b.FirstSeq, e.Seq), max(b.LastSeq, e.Seq)
+	}
+	for _, r := range records {
+		b.FirstSeq, b.LastSeq = minSeq(b.FirstSeq, r.Seq), max(b.LastSeq, r.Seq)
+	}
+	return b
+}
+
+func minSeq(a, b uint64) uint64 {
+	if a == 0 {
+		return b
+	}
+	return min(a, b)
+}
+
+// Events returns n synthetic events from g numbered from first, with CLEAN
+// sequences first+1...
+func Events(g *synth.Generator, first, n int) []sink.Event {
+	out := make([]sink.Event, n)
+	for i := range out {
+		out[i] = sink.Event{AttendanceEvent: g.Event(first + i), Seq: uint64(first + i + 1)}
+	}
+	return out
+}
+
+// Records returns n synthetic records of source from g numbered from first,
+// with CLEAN sequences 100000+first+1...
+func Records(g *synth.Generator, source string, first, n int) []sink.Record {
+	out := make([]sink.Record, n)
+	for i := range out {
+		out[i] = sink.Record{CleanRecord: g.Record(source, first+i), Seq: uint64(100000 + first + i + 1)}
+	}
+	return out
+}
+
+func write(t *testing.T, s sink.Sink, b sink.Batch) sink.Result {
+	t.Helper()
+	res, err := s.Write(t.Context(), b)
+	if err != nil {
+		t.Fatalf("Write(%s): %v", b.ID, err)
+	}
+	return res
+}
+
+// recordRow is one business_records row as read back.
+type recordRow struct {
+	ID, RulesVersion, Source, NaturalKey string
+	OccurredAt                           time.Time
+	Fields                               any // decoded, numbers as json.Number
+	Payload                              string
+	RawID                                string
+	CleanSequence                        int64
+	BatchID                              string
+}
+
+func wantRecord(r sink.Record, batchID string) recordRow {
+	var at time.Time
+	if r.OccurredAt != nil {
+		at = r.OccurredAt.UTC()
+	}
+	fields, err := r.FieldsJSON()
+	if err != nil {
+		panic(err)
+	}
+	return recordRow{ID: r.ID, RulesVersion: r.RulesVersion, Source: r.Source, NaturalKey: r.NaturalKey,
+		OccurredAt: at, Fields: decodeJSON(fields), Payload: string(r.Payload), RawID: r.Lineage.RawID,
+		CleanSequence: int64(r.Seq), BatchID: batchID}
+}
+
+func decodeJSON(b []byte) any {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return fmt.Sprintf("invalid JSON %q: %v", b, err)
+	}
+	return v
+}
+
+// ReadRecords reads business_records ordered by id.
+func ReadRecords(t testing.TB, db *sql.DB) []recordRow {
+	t.Helper()
+	rs, err := db.QueryContext(t.Context(), `SELECT id, rules_version, source, natural_key, occurred_at,
+		fields, payload, raw_id, clean_sequence, batch_id FROM business_records ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var out []recordRow
+	for rs.Next() {
+		var (
+			r             recordRow
+			at            any
+			fields, payld []byte
+		)
+		if err := rs.Scan(&r.ID, &r.RulesVersion, &r.Source, &r.NaturalKey, &at, &fields, &payld, &r.RawID, &r.CleanSequence, &r.BatchID); err != nil {
+			t.Fatal(err)
+		}
+		r.OccurredAt = Instant(t, at)
+		r.Fields = decodeJSON(fields)
+		r.Payload = string(payld)
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Instant normalises an instant as a driver returns it (time.Time, or
+// RFC 3339 text from SQLite) to UTC; NULL is the zero time.
+func Instant(t testing.TB, v any) time.Time {
+	t.Helper()
+	switch x := v.(type) {
+	case nil:
+		return time.Time{}
+	case time.Time:
+		return x.UTC()
+	case string:
+		return parseInstant(t, x)
+	case []byte:
+		return parseInstant(t, string(x))
+	}
+	t.Fatalf("instant of type %T: %v", v, v)
+	return time.Time{}
+}
+
+func parseInstant(t testing.TB, s string) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatalf("instant %q: %v", s, err)
+	}
+	return at.UTC()
+}
+
+// ReadPunches reads every punch of attendance_events, by day.
+func ReadPunches(t testing.TB, db *sql.DB, d Dialect) map[daily.Key][]daily.Punch {
+	t.Helper()
+	rs, err := db.QueryContext(t.Context(), `SELECT site, user_id, `+d.Date("work_date")+`, `+PunchColumns+` FROM attendance_events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	out := map[daily.Key][]daily.Punch{}
+	for rs.Next() {
+		var (
+			k  daily.Key
+			p  daily.Punch
+			at any
+		)
+		if err := rs.Scan(&k.Site, &k.UserID, &k.WorkDate, &p.RawID, &p.CleanSeq, &p.PersonID, &at, &p.TimeZone, &p.Direction,
+			&p.Shift, &p.LateMinutes, &p.EarlyLeaveMinutes, &p.OvertimeMinutes); err != nil {
+			t.Fatal(err)
+		}
+		p.OccurredAt = Instant(t, at)
+		out[k] = append(out[k], p)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// DayRow is a daily_attendance row with the batch that last wrote it.
+type DayRow struct {
+	daily.Day
+	BatchID string
+}
+
+// ReadDays reads daily_attendance sorted by key.
+func ReadDays(t testing.TB, db *sql.DB, d Dialect) []DayRow {
+	t.Helper()
+	rs, err := db.QueryContext(t.Context(), `SELECT site, user_id, `+d.Date("work_date")+`, `+DayColumns+`, batch_id FROM daily_attendance`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var out []DayRow
+	for rs.Next() {
+		var (
+			r           DayRow
+			first, last any
+		)
+		if err := rs.Scan(&r.Site, &r.UserID, &r.WorkDate, &r.PersonID, &r.TimeZone, &first, &last,
+			&r.WorkedMinutes, &r.LateMinutes, &r.EarlyLeaveMinutes, &r.OvertimeMinutes, &r.Shift,
+			&r.PunchCount, &r.DoublePunches, &r.BatchID); err != nil {
+			t.Fatal(err)
+		}
+		r.FirstIn, r.LastOut = Instant(t, first), Instant(t, last)
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(out, func(a, b DayRow) int { return a.Key.Compare(b.Key) })
+	return out
+}
+
+// days drops the batch ids.
+func days(rows []DayRow) []daily.Day {
+	out := make([]daily.Day, len(rows))
+	for i, r := range rows {
+		out[i] = r.Day
+	}
+	return out
+}
+
+// CheckDaily compares daily_attendance with a recomputation of every day
+// from all the punches in attendance_events under rules, and returns the
+// number of days. Instants compare to the microsecond, the resolution of
+// PostgreSQL and MySQL.
+func CheckDaily(t testing.TB, db *sql.DB, d Dialect, rules daily.Rules) int {
+	t.Helper()
+	want, err := daily.New(rules).Days(ReadPunches(t, db, d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := days(ReadDays(t, db, d))
+	if diff := DiffDays(want, got); diff != "" {
+		t.Errorf("daily_attendance differs from a recomputation from attendance_events (-recomputed +table):\n%s", diff)
+	}
+	return len(got)
+}
+
+// DiffDays compares two sorted lists of days, instants to the microsecond,
+// and describes the first differences, or returns "". It is quick on lists
+// of many thousands of days.
+func DiffDays(want, got []daily.Day) string {
+	opts := []cmp.Option{cmpopts.EquateEmpty(), cmpopts.EquateApproxTime(time.Microsecond)}
+	same := func(a, b daily.Day) bool {
+		return a.Key == b.Key && a.PersonID == b.PersonID && a.TimeZone == b.TimeZone &&
+			sameInstant(a.FirstIn, b.FirstIn) && sameInstant(a.LastOut, b.LastOut) &&
+			a.WorkedMinutes == b.WorkedMinutes && a.LateMinutes == b.LateMinutes &&
+			a.EarlyLeaveMinutes == b.EarlyLeaveMinutes && a.OvertimeMinutes == b.OvertimeMinutes && a.Shift == b.Shift &&
+			a.PunchCount == b.PunchCount && a.DoublePunches == b.DoublePunches
+	}
+	if len(want) == len(got) {
+		var diffs []string
+		for i := range want {
+			if !same(want[i], got[i]) {
+				diffs = append(diffs, cmp.Diff(want[i], got[i], opts...))
+				if len(diffs) == 5 {
+					break
+				}
+			}
+		}
+		return strings.Join(diffs, "\n")
+	}
+	return fmt.Sprintf("%d days, want %d:\n%s", len(got), len(want), cmp.Diff(want[:min(len(want), 20)], got[:min(len(got), 20)], opts...))
+}
+
+func sameInstant(a, b time.Time) bool {
+	d := a.Sub(b)
+	return a.IsZero() == b.IsZero() && d > -time.Microsecond && d < time.Microsecond
+}
+
+// PunchOf is what the daily summary reads of e, loaded from CLEAN sequence
+// seq.
+func PunchOf(e proto.AttendanceEvent, seq int64) daily.Punch {
+	return daily.Punch{RawID: e.Lineage.RawID, CleanSeq: seq, PersonID: e.PersonID,
+		OccurredAt: e.OccurredAt.UTC(), TimeZone: e.TimeZone, Direction: e.Direction,
+		Shift: e.Shift, LateMinutes: e.LateMinutes, EarlyLeaveMinutes: e.EarlyLeaveMinutes, OvertimeMinutes: e.OvertimeMinutes}
+}
+
+// PunchColumns are the punch table's columns a summary reads, after the
+// day's key, in the order ScanPunch takes them.
+const PunchColumns = `raw_id, clean_sequence, coalesce(person_id, ''), occurred_at, time_zone, direction,
+	shift, late_minutes, early_leave_minutes, overtime_minutes`
+
+// DayColumns are daily_attendance's columns after the key, in the order
+// ReadDays scans them.
+const DayColumns = `coalesce(person_id, ''), time_zone, first_in, last_out, worked_minutes, late_minutes,
+	early_leave_minutes, overtime_minutes, shift, punch_count, double_punches`
+
+// expectedDays computes the days of evs directly, without a database.
+func expectedDays(t testing.TB, rules daily.Rules, evs []sink.Event) []daily.Day {
+	t.Helper()
+	punches := map[daily.Key][]daily.Punch{}
+	for _, e := range evs {
+		k := daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
+		punches[k] = append(punches[k], PunchOf(e.AttendanceEvent, int64(e.Seq)))
+	}
+	out, err := daily.New(rules).Days(punches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func testRecords(t *testing.T, h Harness) {
+	s, db := h.Open(t, daily.DefaultRules())
+	g := synth.New(synth.Config{})
+	recs := Records(g, "orders", 0, 40)
+	// A record without a time, one without fields, and one whose fields
+	// travelled with a number a float64 cannot hold.
+	recs[1].OccurredAt = nil
+	recs[2].Fields = nil
+	recs[3].RawFields = []byte(`{"amount_cents": 12345678901234567890, "note": "ünïcode ✓"}`)
+	a := NewBatch("rec-a", nil, recs[:30])
+	if got, want := write(t, s, a), (sink.Result{Inserted: 30}); got != want {
+		t.Errorf("first batch: %+v, want %+v", got, want)
+	}
+	b := NewBatch("rec-b", nil, recs[20:])
+	if got, want := write(t, s, b), (sink.Result{Inserted: 10, Duplicates: 10}); got != want {
+		t.Errorf("overlapping batch: %+v, want %+v", got, want)
+	}
+	var want []recordRow
+	for i, r := range recs {
+		batch := a.ID
+		if i >= 30 {
+			batch = b.ID
+		}
+		want = append(want, wantRecord(r, batch))
+	}
+	slices.SortFunc(want, func(x, y recordRow) int { return strings.Compare(x.ID, y.ID) })
+	if diff := cmp.Diff(want, ReadRecords(t, db), cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("business_records (-want +got):\n%s", diff)
+	}
+	if n := len(ReadDays(t, db, h.Dialect)); n != 0 {
+		t.Errorf("records made %d daily rows", n)
+	}
+}
+
+func testDailyAnyOrder(t *testing.T, h Harness) {
+	rules := daily.Rules{Debounce: time.Minute, ShiftStart: daily.Clock{Hour: 8, Minute: 15},
+		SiteShiftStart: map[string]daily.Clock{"depot": {Hour: 7}}, LateGrace: 2 * time.Minute}
+	s, db := h.Open(t, rules)
+	// 9 users, 4 punches a day, 3 days (Berlin and New York change to
+	// summer time on the way), every 7th punch a double punch.
+	g := synth.New(synth.Config{Users: 9, DoubleEvery: 7})
+	evs := Events(g, 0, 9*4*3)
+	rnd := rand.New(rand.NewPCG(5, 5))
+	shuffled := slices.Clone(evs)
+	rnd.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	// Batches of random sizes out of order; every third batch is written
+	// again (a redelivery), and a batch repeats part of the one before (a
+	// replay overlapping new events).
+	total := sink.Result{}
+	for i, at := 0, 0; at < len(shuffled); i++ {
+		n := 1 + rnd.IntN(15)
+		part := shuffled[at:min(at+n, len(shuffled))]
+		if at > 5 && i%4 == 0 {
+			part = append(slices.Clone(shuffled[at-3:at]), part...)
+		}
+		at += n
+		res := write(t, s, NewBatch(fmt.Sprintf("b%d", i), part, nil))
+		total.Inserted += res.Inserted
+		if i%3 == 0 {
+			again := write(t, s, NewBatch(fmt.Sprintf("b%d-again", i), part, nil))
+			if again.Inserted != 0 || again.Days != 0 || again.Duplicates != len(part) {
+				t.Errorf("redelivered batch %d: %+v, want %d duplicates and no day", i, again, len(part))
+			}
+		}
+	}
+	if total.Inserted != len(evs) {
+		t.Errorf("inserted %d events in all, want %d", total.Inserted, len(evs))
+	}
+	n := CheckDaily(t, db, h.Dialect, rules)
+	want := expectedDays(t, rules, evs)
+	if diff := cmp.Diff(want, days(ReadDays(t, db, h.Dialect)), cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("daily_attendance differs from the days computed from the events themselves (-want +got):\n%s", diff)
+	}
+	if n != 9*3 {
+		t.Errorf("%d days, want 27", n)
+	}
+	var late, doubles, shifted, early int
+	for _, d := range want {
+		late += d.LateMinutes
+		doubles += d.DoublePunches
+		early += d.EarlyLeaveMinutes + d.OvertimeMinutes
+		if d.Shift != "" {
+			shifted++
+		}
+	}
+	if late == 0 || doubles == 0 || shifted == 0 || shifted == len(want) || early == 0 {
+		t.Errorf("the data exercise too little: %d late minutes, %d double punches, %d of %d days with the transformer's shift, %d early-leave and overtime minutes",
+			late, doubles, shifted, len(want), early)
+	}
+	// A replay of everything changes no day, not even its batch id.
+	before := ReadDays(t, db, h.Dialect)
+	res := write(t, s, NewBatch("replay-all", evs, nil))
+	if res.Inserted != 0 || res.Days != 0 {
+		t.Errorf("replay of everything: %+v, want nothing inserted and no day", res)
+	}
+	if diff := cmp.Diff(before, ReadDays(t, db, h.Dialect)); diff != "" {
+		t.Errorf("a replay changed daily_attendance (-before +after):\n%s", diff)
+	}
+}
+
+func testDailyConcurrent(t *testing.T, h Harness) {
+	rules := daily.DefaultRules()
+	s, db := h.Open(t, rules)
+	g := synth.New(synth.Config{Users: 6, DoubleEvery: 5})
+	evs := Events(g, 0, 6*4*2)
+	const writers = 4
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for w := range writers {
+		wg.Go(func() {
+			// Each writer loads every event, in its own order, in small
+			// batches: the same days are recomputed concurrently.
+			rnd := rand.New(rand.NewPCG(uint64(w), 9))
+			mine := slices.Clone(evs)
+			rnd.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
+			for i := 0; i < len(mine); i += 5 {
+				_, err := s.Write(t.Context(), NewBatch(fmt.Sprintf("w%d-%d", w, i), mine[i:min(i+5, len(mine))], nil))
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		// A deadlock or serialization failure is transient: the loader
+		// retries it. Anything else is a bug.
+		if class, _ := fault.Classify(err); class != fault.Transient {
+			t.Fatalf("Write: %v", err)
+		}
+		t.Logf("transient failures (retried by the loader): %v", err)
+		for i := 0; i < len(evs); i += 5 {
+			write(t, s, NewBatch(fmt.Sprintf("retry-%d", i), evs[i:min(i+5, len(evs))], nil))
+		}
+	}
+	CheckDaily(t, db, h.Dialect, rules)
+	if diff := cmp.Diff(expectedDays(t, rules, evs), days(ReadDays(t, db, h.Dialect)), cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("daily_attendance after concurrent writers (-want +got):\n%s", diff)
+	}
+}
+
+func testMixed(t *testing.T, h Harness) {
+	rules := daily.DefaultRules()
+	s, db := h.Open(t, rules)
+	g := synth.New(synth.Config{Users: 5})
+	evs := Events(g, 0, 20)
+	recs := Records(g, "tickets", 0, 20)
+	if got, want := write(t, s, NewBatch("m1", evs[:10], recs[:10])), (sink.Result{Inserted: 20, Days: 5}); got != want {
+		t.Errorf("first batch: %+v, want %+v", got, want)
+	}
+	// Records collide, events are new; then the other way round.
+	if got, want := write(t, s, NewBatch("m2", evs[10:15], recs[5:15])), (sink.Result{Inserted: 10, Duplicates: 5, Days: 5}); got != want {
+		t.Errorf("records colliding: %+v, want %+v", got, want)
+	}
+	if got, want := write(t, s, NewBatch("m3", evs[12:20], recs[15:])), (sink.Result{Inserted: 10, Duplicates: 3, Days: 5}); got != want {
+		t.Errorf("events colliding: %+v, want %+v", got, want)
+	}
+	if n := len(ReadRecords(t, db)); n != 20 {
+		t.Errorf("%d business records, want 20", n)
+	}
+	if diff := cmp.Diff(expectedDays(t, rules, evs), days(ReadDays(t, db, h.Dialect)), cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("daily_attendance (-want +got):\n%s", diff)
+	}
+}
+
+func testRefusedRecord(t *testing.T, h Harness) {
+	s, db := h.Open(t, daily.DefaultRules())
+	g := synth.New(synth.Config{})
+	recs := Records(g, "orders", 0, 5)
+	recs[3].RawFields = []byte(`{"amount": 12,`) // cut short
+	_, err := s.Write(t.Context(), NewBatch("bad", Events(g, 0, 3), recs))
+	if err == nil {
+		t.Fatal("Write of a record with broken fields returned nil")
+	}
+	if class, reason := fault.Classify(err); class != fault.Permanent || reason != proto.ReasonRejectedBySink {
+		t.Errorf("Classify(%v) = %v, %q; want permanent, %q", err, class, reason, proto.ReasonRejectedBySink)
+	}
+	if n := len(ReadRecords(t, db)); n != 0 {
+		t.Errorf("%d records loaded from a refused batch", n)
+	}
+	if n := len(ReadPunches(t, db, h.Dialect)); n != 0 {
+		t.Errorf("%d punches loaded from a refused batch", n)
+	}
+	if n := len(ReadDays(t, db, h.Dialect)); n != 0 {
+		t.Errorf("%d days written by a refused batch", n)
+	}
+	// The rest loads.
+	recs = append(recs[:3], recs[4:]...)
+	if got, want := write(t, s, NewBatch("good", Events(g, 0, 3), recs)), (sink.Result{Inserted: 7, Days: 3}); got != want {
+		t.Errorf("without the bad record: %+v, want %+v", got, want)
+	}
+}
+
+func testRefusedEvent(t *testing.T, h Harness) {
+	g := synth.New(synth.Config{Users: 4})
+	tests := []struct {
+		name    string
+		preload bool // load the batch's first 5 events first, so that it holds duplicates
+		change  func(*sink.Event)
+	}{
+		{name: "state out of range", change: func(e *sink.Event) { e.State = 300 }},
+		{name: "state out of range among duplicates", preload: true, change: func(e *sink.Event) { e.State = 300 }},
+		{name: "id longer than 64", change: func(e *sink.Event) { e.ID = strings.Repeat("x", 65) }},
+		{name: "direction outside the check", preload: true, change: func(e *sink.Event) { e.Direction = "sideways" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, db := h.Open(t, daily.DefaultRules())
+			evs := Events(g, 0, 12)
+			if tt.preload {
+				write(t, s, NewBatch("pre", evs[:5], nil))
+			}
+			bad := slices.Clone(evs)
+			tt.change(&bad[9])
+			_, err := s.Write(t.Context(), NewBatch("bad", bad, nil))
+			if err == nil {
+				t.Fatal("Write returned nil, want a permanent error")
+			}
+			if class, reason := fault.Classify(err); class != fault.Permanent || reason != proto.ReasonRejectedBySink {
+				t.Errorf("Classify(%v) = %v, %q; want permanent, %q", err, class, reason, proto.ReasonRejectedBySink)
+			}
+			want := 0
+			if tt.preload {
+				want = 5
+			}
+			if n := len(punchIDs(t, db)); n != want {
+				t.Errorf("%d punches after the refused batch, want %d", n, want)
+			}
+			var failed int
+			if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM load_batches WHERE batch_id = 'bad' AND outcome = 'failed'`).Scan(&failed); err != nil || failed != 1 {
+				t.Errorf("load_batches has %d failed rows for the batch (%v), want 1", failed, err)
+			}
+			// Without the bad event the rest loads.
+			good := append(slices.Clone(evs[:9]), evs[10:]...)
+			if res := write(t, s, NewBatch("good", good, nil)); res.Inserted != 11-want {
+				t.Errorf("without the bad event: %+v, want %d inserted", res, 11-want)
+			}
+		})
+	}
+}
+
+// punchIDs reads the ids in attendance_events.
+func punchIDs(t testing.TB, db *sql.DB) []string {
+	t.Helper()
+	rs, err := db.QueryContext(t.Context(), `SELECT id FROM attendance_events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var out []string
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// shiftRow is what attendance_events keeps of schema 1.1's fields.
+type shiftRow struct {
+	ID, Department, RosterVersion, Shift string
+	ShiftStart, ShiftEnd, RoundedAt      time.Time
+	Late, Early, Overtime                int
+	ClockOffsetMS                        int64
+}
+
+func testSchema11(t *testing.T, h Harness) {
+	s, db := h.Open(t, daily.DefaultRules())
+	g := synth.New(synth.Config{Users: 30})
+	evs := Events(g, 0, 120)
+	write(t, s, NewBatch("v11", evs, nil))
+	var want []shiftRow
+	opt := func(p *time.Time) time.Time {
+		if p == nil {
+			return time.Time{}
+		}
+		return p.UTC()
+	}
+	var shifted, rounded, corrected int
+	for _, e := range evs {
+		want = append(want, shiftRow{ID: e.ID, Department: e.Department, RosterVersion: e.RosterVersion, Shift: e.Shift,
+			ShiftStart: opt(e.ShiftStart), ShiftEnd: opt(e.ShiftEnd), RoundedAt: opt(e.RoundedAt),
+			Late: e.LateMinutes, Early: e.EarlyLeaveMinutes, Overtime: e.OvertimeMinutes, ClockOffsetMS: e.ClockOffsetMS})
+		if e.Shift != "" {
+			shifted++
+		}
+		if e.RoundedAt != nil {
+			rounded++
+		}
+		if e.ClockOffsetMS != 0 {
+			corrected++
+		}
+	}
+	if shifted == 0 || rounded == 0 || corrected == 0 {
+		t.Fatalf("the data exercise too little: %d shifted, %d rounded, %d clock-corrected events", shifted, rounded, corrected)
+	}
+	slices.SortFunc(want, func(a, b shiftRow) int { return strings.Compare(a.ID, b.ID) })
+	rs, err := db.QueryContext(t.Context(), `SELECT id, department, roster_version, shift, shift_start, shift_end, rounded_at,
+		late_minutes, early_leave_minutes, overtime_minutes, clock_offset_ms FROM attendance_events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var got []shiftRow
+	for rs.Next() {
+		var (
+			r              shiftRow
+			start, end, r2 any
+		)
+		if err := rs.Scan(&r.ID, &r.Department, &r.RosterVersion, &r.Shift, &start, &end, &r2, &r.Late, &r.Early, &r.Overtime, &r.ClockOffsetMS); err != nil {
+			t.Fatal(err)
+		}
+		r.ShiftStart, r.ShiftEnd, r.RoundedAt = Instant(t, start), Instant(t, end), Instant(t, r2)
+		got = append(got, r)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("schema 1.1 columns of attendance_events (-want +got):\n%s", diff)
+	}
+}
