@@ -25,6 +25,12 @@ type Options struct {
 	TLSCA     string
 	TLSCert   string
 	TLSKey    string
+	// InboxPrefix replaces "_INBOX" as the prefix of reply subjects
+	// (request replies, JetStream publish acknowledgements, pull-consumer
+	// deliveries). With a prefix of its own per service, NATS permissions
+	// can let each service subscribe to its own replies only (see
+	// deploy/nats).
+	InboxPrefix string
 	// MaxReconnectWait caps the reconnect backoff.
 	MaxReconnectWait time.Duration
 }
@@ -37,6 +43,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TLSCA, "nats-tls-ca", "", "CA certificate file to verify the NATS server")
 	fs.StringVar(&o.TLSCert, "nats-tls-cert", "", "client certificate file for mutual TLS")
 	fs.StringVar(&o.TLSKey, "nats-tls-key", "", "client key file for mutual TLS")
+	fs.StringVar(&o.InboxPrefix, "nats-inbox-prefix", nats.InboxPrefix[:len(nats.InboxPrefix)-1], "prefix of reply subjects; give each service its own (e.g. _INBOX_collector) when NATS permissions restrict subscriptions")
 	fs.DurationVar(&o.MaxReconnectWait, "nats-max-reconnect-wait", 10*time.Second, "longest wait between reconnect attempts")
 }
 
@@ -53,6 +60,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxReconnectWait <= 0 {
 		return errors.New("nats-max-reconnect-wait must be positive")
+	}
+	if o.InboxPrefix != "" && (strings.ContainsAny(o.InboxPrefix, "*> \t") || strings.HasPrefix(o.InboxPrefix, ".") || strings.HasSuffix(o.InboxPrefix, ".") || strings.Contains(o.InboxPrefix, "..")) {
+		return fmt.Errorf("nats-inbox-prefix %q must be a subject without wildcards, spaces or a leading or trailing dot, e.g. _INBOX_collector", o.InboxPrefix)
 	}
 	return nil
 }
@@ -114,6 +124,9 @@ func Connect(o Options, name string, log *slog.Logger, errs AsyncErrorCounter) (
 			return nil, fmt.Errorf("nats nkey file %s: %w", o.NKeyFile, err)
 		}
 		opts = append(opts, opt)
+	}
+	if o.InboxPrefix != "" && o.InboxPrefix+"." != nats.InboxPrefix {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
 	}
 	if o.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(o.TLSCA))

@@ -61,12 +61,15 @@ func (s *Server) Ready(ctx context.Context) error {
 	if s.draining.Load() {
 		return errors.New("draining")
 	}
+	// Copy the checks under the lock: a service may add one (AddCheck)
+	// while /readyz is being served.
 	s.mu.Lock()
 	names := make([]string, 0, len(s.checks))
-	for n := range s.checks {
+	checks := make(map[string]Check, len(s.checks))
+	for n, c := range s.checks {
 		names = append(names, n)
+		checks[n] = c
 	}
-	checks := s.checks
 	s.mu.Unlock()
 	sort.Strings(names)
 	var errs []error

@@ -25,6 +25,7 @@ import (
 	"github.com/punchflow/punchflow/platform/natsconn"
 	"github.com/punchflow/punchflow/platform/ops"
 	"github.com/punchflow/punchflow/platform/topology"
+	"github.com/punchflow/punchflow/platform/version"
 )
 
 // Common are the settings every service takes.
@@ -64,14 +65,24 @@ func (c *Common) Validate() error {
 }
 
 // Parse loads fs from args, environment and file. It returns help=true when
-// the user asked for -h (the caller returns nil), and an error that says what
-// to fix otherwise.
+// the user asked for -h or --version (the caller returns nil), and an error
+// that says what to fix otherwise. --version, which Parse adds to fs unless
+// fs defines it, prints the build (platform/version) to fs's output, the
+// stream -h writes to; it is taken from the command line only.
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, validate func() error) (help bool, err error) {
+	showVersion := new(bool)
+	if fs.Lookup(version.Flag) == nil {
+		fs.BoolVar(showVersion, version.Flag, false, "print the version, commit and build date, and exit")
+	}
 	if err := config.Load(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return true, nil
 		}
 		return false, fmt.Errorf("%s: %w", fs.Name(), err)
+	}
+	if *showVersion {
+		fmt.Fprintln(fs.Output(), version.Get().String(fs.Name()))
+		return true, nil
 	}
 	if err := validate(); err != nil {
 		return false, fmt.Errorf("%s: invalid configuration: %w", fs.Name(), err)
@@ -100,9 +111,16 @@ func Start(ctx context.Context, name string, c Common, fs *flag.FlagSet, stderr 
 	if err != nil {
 		return nil, err
 	}
-	log.Info("starting", slog.Group("config", attrsAny(config.Attrs(fs))...))
+	build := version.Get()
+	log.Info("starting", "version", build.Version, "commit", build.Commit, "built", build.Date, "go", build.GoVersion,
+		slog.Group("config", attrsAny(config.Attrs(fs))...))
 	reg := prometheus.NewRegistry()
 	m := metrics.NewPipeline(reg, name)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "punchflow", Name: "build_info",
+		Help:        "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{"service": name, "version": build.Version, "commit": build.Commit, "goversion": build.GoVersion},
+	}, func() float64 { return 1 }))
 	srv := ops.New(reg, log)
 	if err := srv.Listen(c.HTTPAddr); err != nil {
 		return nil, err
