@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/punchflow/punchflow/platform/natstest"
+	collector "github.com/punchflow/punchflow/services/collector/app"
+	healthwatch "github.com/punchflow/punchflow/services/healthwatch/app"
+)
+
+// hookEvent is what this test reads of healthwatch's signed webhook payload.
+type hookEvent struct {
+	Device    string `json:"device"`
+	Condition string `json:"condition"`
+	Resolved  bool   `json:"resolved"`
+}
+
+type hookReceiver struct {
+	mu     sync.Mutex
+	events []hookEvent
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Data struct {
+			Events []hookEvent `json:"events"`
+		} `json:"data"`
+	}
+	b, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(b, &body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	h.events = append(h.events, body.Data.Events...)
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// count returns how many disconnected raises and resolutions device got.
+func (h *hookReceiver) count(device string) (raised, resolved int, all []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.events {
+		all = append(all, fmt.Sprintf("%s %s resolved=%v", e.Device, e.Condition, e.Resolved))
+		if e.Device != device || e.Condition != "disconnected" {
+			continue
+		}
+		if e.Resolved {
+			resolved++
+		} else {
+			raised++
+		}
+	}
+	return raised, resolved, all
+}
+
+// startZksim runs the device simulator command on addr until it is killed.
+func startZksim(t *testing.T, bin, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "--listen", addr, "--devices", "1", "--users", "5", "--records", "20")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFor(t, "zksim to listen on "+addr, 30*time.Second, func() (bool, string) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return false, err.Error()
+		}
+		c.Close()
+		return true, ""
+	})
+	return cmd
+}
+
+// TestDeviceDisconnectAlertEndToEnd drives healthwatch from real device
+// sessions: the collector polls a device served by the zksim command; the
+// device process is killed (the device stops answering), healthwatch sends
+// one disconnected alert within the configured window, the device comes
+// back, and healthwatch sends one resolved notice.
+func TestDeviceDisconnectAlertEndToEnd(t *testing.T) {
+	ns := natstest.Run(t)
+	work := t.TempDir()
+	bin := filepath.Join(work, "zksim")
+	build := exec.Command("go", "build", "-o", bin, "github.com/punchflow/punchflow/services/collector/cmd/zksim")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build zksim: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	dev := startZksim(t, bin, addr)
+
+	fleetFile := filepath.Join(work, "fleet.yaml")
+	if err := os.WriteFile(fleetFile, []byte(fmt.Sprintf(`defaults: {site: hq, time_zone: UTC, poll_interval: 300ms}
+devices:
+  - {serial: SIM0001, address: 127.0.0.1, port: %s, transport: tcp}
+`, port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooks := &hookReceiver{}
+	srv := httptest.NewServer(hooks)
+	defer srv.Close()
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	policyFile := filepath.Join(work, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(fmt.Sprintf(`time_zone: UTC
+thresholds: {interval: 500ms, disconnected_after: 4, raise_after: 1, clear_after: 1}
+reports: {times: []}
+alerts: {group_wait: 200ms}
+devices:
+  - {serial: SIM0001, site: hq, name: Simulated door}
+teams:
+  support: {channels: [hooks], alerts: [all]}
+channels:
+  hooks: {type: webhook, url: %s/hook, secret: whsec_%s, retry: {initial: 50ms, max: 200ms, give_up_after: 5s}}
+`, srv.URL, base64.StdEncoding.EncodeToString(secret))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	common := []string{"--nats-url", ns.ClientURL(), "--log-format", "json", "--shutdown-timeout", "5s"}
+	type proc struct {
+		name string
+		logs *syncBuffer
+		done chan error
+	}
+	var procs []proc
+	for _, s := range []struct {
+		name string
+		run  func(context.Context, []string, func(string) string, io.Writer, io.Writer) error
+		args []string
+	}{
+		{"collector", collector.Run, []string{"--fleet", fleetFile, "--fleet-backoff-base", "100ms", "--fleet-backoff-max", "300ms",
+			"--fleet-breaker-failures", "1000", "--fleet-timeout", "500ms"}},
+		{"healthwatch", healthwatch.Run, []string{"--policy", policyFile, "--evaluate-every", "100ms"}},
+	} {
+		p := proc{name: s.name, logs: &syncBuffer{}, done: make(chan error, 1)}
+		args := append(append([]string{"--http-addr", freeAddr(t)}, common...), s.args...)
+		go func() { p.done <- s.run(ctx, args, func(string) string { return "" }, io.Discard, p.logs) }()
+		procs = append(procs, p)
+	}
+	defer func() {
+		if t.Failed() {
+			for _, p := range procs {
+				t.Logf("---- %s logs (last 4KB)\n%s", p.name, tail(p.logs.String(), 4096))
+			}
+		}
+	}()
+
+	// The device is polled; no alert yet.
+	waitFor(t, "a successful device session", 30*time.Second, func() (bool, string) {
+		return strings.Contains(procs[0].logs.String(), `"SIM0001"`), "no session logged"
+	})
+	time.Sleep(time.Second)
+	if raised, _, all := hooks.count("SIM0001"); raised != 0 {
+		t.Fatalf("disconnected raised while the device answers: %v", all)
+	}
+
+	// The device stops answering.
+	_ = dev.Process.Kill()
+	_ = dev.Wait()
+	down := time.Now()
+	waitFor(t, "the disconnected alert", 30*time.Second, func() (bool, string) {
+		raised, _, all := hooks.count("SIM0001")
+		return raised > 0, strings.Join(all, "; ")
+	})
+	t.Logf("disconnected alert %v after the device stopped answering (window 4 × 500ms)", time.Since(down).Round(time.Millisecond))
+
+	// It comes back on the same address.
+	startZksim(t, bin, addr)
+	waitFor(t, "the resolved notice", 60*time.Second, func() (bool, string) {
+		_, resolved, all := hooks.count("SIM0001")
+		return resolved > 0, strings.Join(all, "; ")
+	})
+	time.Sleep(2 * time.Second) // let any duplicate arrive
+	if raised, resolved, all := hooks.count("SIM0001"); raised != 1 || resolved != 1 {
+		t.Fatalf("disconnected notices: %d raised, %d resolved, want exactly one each; all events: %v", raised, resolved, all)
+	}
+
+	cancel()
+	for _, p := range procs {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Errorf("%s returned %v", p.name, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("%s did not stop", p.name)
+		}
+	}
+}
