@@ -1,14 +1,9 @@
 package mysql
 
 import (
-	"fmt"
 	"math"
-	"strings"
 	"time"
 
-	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
-	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -49,26 +44,26 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 		e := &b.Events[i]
 		at := e.OccurredAt.UTC()
 		if at.Before(minTime) || at.After(maxTime) {
-			return nil, refused("event", e.ID, "occurred_at %s is outside years 1000 to 9999", e.OccurredAt)
+			return nil, sink.Refused("event", e.ID, "occurred_at %s is outside years 1000 to 9999", e.OccurredAt)
 		}
 		if _, err := time.Parse(time.DateOnly, e.WorkDate); err != nil {
-			return nil, refused("event", e.ID, "work_date %q is not a date as YYYY-MM-DD", e.WorkDate)
+			return nil, sink.Refused("event", e.ID, "work_date %q is not a date as YYYY-MM-DD", e.WorkDate)
 		}
-		flags, err := joinFlags(e.Flags)
+		flags, err := sink.JoinFlags(e.Flags)
 		if err != nil {
-			return nil, refused("event", e.ID, "%v", err)
+			return nil, sink.Refused("event", e.ID, "%v", err)
 		}
-		rawSeq, err := seq(e.Lineage.RawSequence)
+		rawSeq, err := sink.Seq(e.Lineage.RawSequence)
 		if err != nil {
-			return nil, refused("event", e.ID, "lineage.raw_sequence: %v", err)
+			return nil, sink.Refused("event", e.ID, "lineage.raw_sequence: %v", err)
 		}
-		cleanSeq, err := seq(e.Seq)
+		cleanSeq, err := sink.Seq(e.Seq)
 		if err != nil {
-			return nil, refused("event", e.ID, "clean sequence: %v", err)
+			return nil, sink.Refused("event", e.ID, "clean sequence: %v", err)
 		}
 		for _, v := range []int{e.State, e.VerifyMode, e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes} {
 			if v < math.MinInt32 || v > math.MaxInt32 {
-				return nil, refused("event", e.ID, "%d (state, verify mode or minutes) does not fit in an INT", v)
+				return nil, sink.Refused("event", e.ID, "%d (state, verify mode or minutes) does not fit in an INT", v)
 			}
 		}
 		var instants [3]any
@@ -78,7 +73,7 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 			}
 			u := t.UTC()
 			if u.Before(minTime) || u.After(maxTime) {
-				return nil, refused("event", e.ID, "instant %s is outside years 1000 to 9999", t)
+				return nil, sink.Refused("event", e.ID, "instant %s is outside years 1000 to 9999", t)
 			}
 			instants[i] = u
 		}
@@ -110,21 +105,21 @@ func encodeRecords(b *sink.Batch) ([][]any, error) {
 		if r.OccurredAt != nil {
 			at := r.OccurredAt.UTC()
 			if at.Before(minTime) || at.After(maxTime) {
-				return nil, refused("record", r.ID, "occurred_at %s is outside years 1000 to 9999", r.OccurredAt)
+				return nil, sink.Refused("record", r.ID, "occurred_at %s is outside years 1000 to 9999", r.OccurredAt)
 			}
 			occurred = at
 		}
 		fields, err := r.FieldsJSON()
 		if err != nil {
-			return nil, refused("record", r.ID, "%v", err)
+			return nil, sink.Refused("record", r.ID, "%v", err)
 		}
-		rawSeq, err := seq(r.Lineage.RawSequence)
+		rawSeq, err := sink.Seq(r.Lineage.RawSequence)
 		if err != nil {
-			return nil, refused("record", r.ID, "lineage.raw_sequence: %v", err)
+			return nil, sink.Refused("record", r.ID, "lineage.raw_sequence: %v", err)
 		}
-		cleanSeq, err := seq(r.Seq)
+		cleanSeq, err := sink.Seq(r.Seq)
 		if err != nil {
-			return nil, refused("record", r.ID, "clean sequence: %v", err)
+			return nil, sink.Refused("record", r.ID, "clean sequence: %v", err)
 		}
 		rows[i] = []any{
 			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, fields, []byte(r.Payload),
@@ -133,49 +128,4 @@ func encodeRecords(b *sink.Batch) ([][]any, error) {
 		}
 	}
 	return rows, nil
-}
-
-// eventKeys returns the days of b's events.
-func eventKeys(b *sink.Batch) []daily.Key {
-	keys := make([]daily.Key, len(b.Events))
-	for i := range b.Events {
-		e := &b.Events[i]
-		keys[i] = daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
-	}
-	return keys
-}
-
-func refused(kind, id, format string, args ...any) error {
-	return fault.NewPermanent(proto.ReasonRejectedBySink,
-		fmt.Errorf("%s %s: %s", kind, id, fmt.Sprintf(format, args...)))
-}
-
-// joinFlags stores flags as one comma-separated column. A flag that is
-// empty or holds a comma would not read back as itself, so it is refused.
-func joinFlags(flags []string) (string, error) {
-	for _, f := range flags {
-		if f == "" || strings.Contains(f, ",") {
-			return "", fmt.Errorf("flag %q cannot be stored in a comma-separated list", f)
-		}
-	}
-	return strings.Join(flags, ","), nil
-}
-
-// seq converts a stream sequence to a BIGINT.
-func seq(u uint64) (int64, error) {
-	if u > math.MaxInt64 {
-		return 0, fmt.Errorf("%d does not fit in a BIGINT", u)
-	}
-	return int64(u), nil
-}
-
-// batchSeqs returns b's first and last CLEAN sequence as BIGINTs.
-func batchSeqs(b *sink.Batch) (first, last int64, err error) {
-	if first, err = seq(b.FirstSeq); err != nil {
-		return 0, 0, fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("batch first sequence: %w", err))
-	}
-	if last, err = seq(b.LastSeq); err != nil {
-		return 0, 0, fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("batch last sequence: %w", err))
-	}
-	return first, last, nil
 }

@@ -5,29 +5,11 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
-// classify wraps err in its fault class, once, at this edge. The server
-// refusing the data itself is permanent (reason proto.ReasonRejectedBySink),
-// so that splitting the batch isolates the row; anything else (a lost or
-// killed connection, a deadlock, a lock wait timeout, an account locked or
-// a grant missing, the server shutting down) is transient. An error already
-// classified keeps its class.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
-		return err
-	}
-	if refusedData(err) {
-		return fault.NewPermanent(proto.ReasonRejectedBySink, err)
-	}
-	return fault.NewTransient(err)
-}
+// classify wraps err in its fault class at this edge; see sink.Classify.
+func classify(err error) error { return sink.Classify(err, refusedData) }
 
 // refusedData reports whether err is the server refusing a value: SQLSTATE
 // class 22 (data exception) or 23 (integrity constraint: NOT NULL, CHECK,

@@ -5,28 +5,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
-// classify wraps err in its fault class, once, at this edge. The database
-// refusing the data itself is permanent (reason proto.ReasonRejectedBySink),
-// so that splitting the batch isolates the row; anything else, including an
-// error that is not the server's (connection lost, timeout, closed pool),
-// is transient. An error already classified keeps its class.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
-		return err
-	}
-	if refusedData(err) {
-		return fault.NewPermanent(proto.ReasonRejectedBySink, err)
-	}
-	return fault.NewTransient(err)
-}
+// classify wraps err in its fault class at this edge; see sink.Classify.
+func classify(err error) error { return sink.Classify(err, refusedData) }
 
 // refusedData reports whether err is the server refusing the data of the
 // statement, by SQLSTATE class:

@@ -33,8 +33,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
@@ -148,30 +146,22 @@ func (s *Sink) Close() error {
 
 // Write loads b as described by sink.Sink.
 func (s *Sink) Write(ctx context.Context, b sink.Batch) (sink.Result, error) {
-	if err := b.Validate(); err != nil {
-		return sink.Result{}, fault.NewPermanent(proto.ReasonInvalid, err)
-	}
-	began := time.Now()
-	started := cmp.Or(b.Started, began)
+	return sink.Write(ctx, committer{s}, "postgres", s.log, b)
+}
 
-	res, path, err := s.write(ctx, &b, started)
-	if err != nil {
-		err = classify(err)
-		s.recordFailure(ctx, &b, started, err)
-		class, _ := fault.Classify(err)
-		s.log.WarnContext(ctx, "batch failed",
-			slog.String("batch", b.ID),
-			slog.Int("events", len(b.Events)), slog.Int("records", len(b.Records)), slog.String("path", path),
-			slog.String("class", class.String()), slog.Any("error", err))
-		return sink.Result{}, fmt.Errorf("write batch %s (%d events, %d records) to postgres: %w",
-			b.ID, len(b.Events), len(b.Records), err)
-	}
-	s.log.DebugContext(ctx, "batch committed",
-		slog.String("batch", b.ID),
-		slog.Int("events", len(b.Events)), slog.Int("records", len(b.Records)), slog.String("path", path),
-		slog.Int("inserted", res.Inserted), slog.Int("duplicates", res.Duplicates), slog.Int("days", res.Days),
-		slog.Duration("took", time.Since(began)))
-	return res, nil
+// committer is the PostgreSQL half of sink.Write.
+type committer struct{ s *Sink }
+
+func (c committer) Commit(ctx context.Context, b *sink.Batch, started time.Time) (sink.Result, string, error) {
+	return c.s.write(ctx, b, started)
+}
+
+func (committer) RefusedData(err error) bool { return refusedData(err) }
+
+func (c committer) RecordFailure(ctx context.Context, f sink.Failure) error {
+	_, err := c.s.pool.Exec(ctx, insertFailed, f.BatchID, f.Sink, f.Rows, f.FirstSeq, f.LastSeq,
+		f.Started, f.DurationMS, sink.OutcomeFailed, f.Error)
+	return err
 }
 
 // plan says, per table, whether the transaction merges (true) or copies.
@@ -242,7 +232,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]
 				n, keys, err = mergeEvents(ctx, tx, events)
 			} else {
 				n, err = copyRows(ctx, tx, eventsTable, eventColumns, events)
-				keys = eventKeys(b)
+				keys = sink.EventKeys(b)
 			}
 			if err != nil {
 				return err
@@ -333,7 +323,7 @@ func stage(ctx context.Context, tx pgx.Tx, table, stageTable string, columns []s
 }
 
 func insertBatch(ctx context.Context, tx pgx.Tx, b *sink.Batch, started time.Time, res sink.Result) error {
-	first, last, err := batchSeqs(b)
+	first, last, err := sink.BatchSeqs(b)
 	if err != nil {
 		return err
 	}
@@ -344,40 +334,6 @@ func insertBatch(ctx context.Context, tx pgx.Tx, b *sink.Batch, started time.Tim
 		return fmt.Errorf("record batch in load_batches: %w", err)
 	}
 	return nil
-}
-
-// failureTimeout bounds recording a failed batch, which runs even when the
-// caller's context is done.
-const failureTimeout = 5 * time.Second
-
-// recordFailure records b as failed, outside the failed transaction and
-// best effort: the batch's error is what the caller needs, so a failure
-// here is only logged.
-func (s *Sink) recordFailure(ctx context.Context, b *sink.Batch, started time.Time, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureTimeout)
-	defer cancel()
-	first, last, err := batchSeqs(b)
-	if err != nil {
-		first, last = -1, -1
-	}
-	_, err = s.pool.Exec(ctx, insertFailed,
-		b.ID, b.Sink, b.Len(), first, last,
-		started, time.Since(started).Milliseconds(), sink.OutcomeFailed, errorText(cause))
-	if err != nil {
-		s.log.WarnContext(ctx, "could not record failed batch",
-			slog.String("batch", b.ID), slog.Any("error", err))
-	}
-}
-
-// maxErrorText bounds the error text stored in load_batches.
-const maxErrorText = 4000
-
-func errorText(err error) string {
-	s := err.Error()
-	if len(s) > maxErrorText {
-		s = s[:maxErrorText]
-	}
-	return s
 }
 
 const (

@@ -1,13 +1,8 @@
 package sqlite
 
 import (
-	"fmt"
-	"math"
-	"strings"
 	"time"
 
-	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -29,19 +24,19 @@ func encodeEvents(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 	for i := range b.Events {
 		e := &b.Events[i]
 		if y := e.OccurredAt.UTC().Year(); y < 1 || y > 9999 {
-			return nil, refused("event", e.ID, "occurred_at %s is outside years 1 to 9999", e.OccurredAt)
+			return nil, sink.Refused("event", e.ID, "occurred_at %s is outside years 1 to 9999", e.OccurredAt)
 		}
-		flags, err := joinFlags(e.Flags)
+		flags, err := sink.JoinFlags(e.Flags)
 		if err != nil {
-			return nil, refused("event", e.ID, "%v", err)
+			return nil, sink.Refused("event", e.ID, "%v", err)
 		}
-		rawSeq, err := seq(e.Lineage.RawSequence)
+		rawSeq, err := sink.Seq(e.Lineage.RawSequence)
 		if err != nil {
-			return nil, refused("event", e.ID, "lineage.raw_sequence: %v", err)
+			return nil, sink.Refused("event", e.ID, "lineage.raw_sequence: %v", err)
 		}
-		cleanSeq, err := seq(e.Seq)
+		cleanSeq, err := sink.Seq(e.Seq)
 		if err != nil {
-			return nil, refused("event", e.ID, "clean sequence: %v", err)
+			return nil, sink.Refused("event", e.ID, "clean sequence: %v", err)
 		}
 		var personID any
 		if e.PersonID != "" {
@@ -79,21 +74,21 @@ func encodeRecords(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 		var occurred any
 		if r.OccurredAt != nil {
 			if y := r.OccurredAt.UTC().Year(); y < 1 || y > 9999 {
-				return nil, refused("record", r.ID, "occurred_at %s is outside years 1 to 9999", r.OccurredAt)
+				return nil, sink.Refused("record", r.ID, "occurred_at %s is outside years 1 to 9999", r.OccurredAt)
 			}
 			occurred = timestamp(*r.OccurredAt)
 		}
 		fields, err := r.FieldsJSON()
 		if err != nil {
-			return nil, refused("record", r.ID, "%v", err)
+			return nil, sink.Refused("record", r.ID, "%v", err)
 		}
-		rawSeq, err := seq(r.Lineage.RawSequence)
+		rawSeq, err := sink.Seq(r.Lineage.RawSequence)
 		if err != nil {
-			return nil, refused("record", r.ID, "lineage.raw_sequence: %v", err)
+			return nil, sink.Refused("record", r.ID, "lineage.raw_sequence: %v", err)
 		}
-		cleanSeq, err := seq(r.Seq)
+		cleanSeq, err := sink.Seq(r.Seq)
 		if err != nil {
-			return nil, refused("record", r.ID, "clean sequence: %v", err)
+			return nil, sink.Refused("record", r.ID, "clean sequence: %v", err)
 		}
 		rows[i] = []any{
 			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, string(fields), string(r.Payload),
@@ -102,39 +97,4 @@ func encodeRecords(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 		}
 	}
 	return rows, nil
-}
-
-func refused(kind, id, format string, args ...any) error {
-	return fault.NewPermanent(proto.ReasonRejectedBySink,
-		fmt.Errorf("%s %s: %s", kind, id, fmt.Sprintf(format, args...)))
-}
-
-// joinFlags stores flags as one comma-separated column. A flag that is
-// empty or holds a comma would not read back as itself, so it is refused.
-func joinFlags(flags []string) (string, error) {
-	for _, f := range flags {
-		if f == "" || strings.Contains(f, ",") {
-			return "", fmt.Errorf("flag %q cannot be stored in a comma-separated list", f)
-		}
-	}
-	return strings.Join(flags, ","), nil
-}
-
-// seq converts a stream sequence to a 64-bit SQLite integer.
-func seq(u uint64) (int64, error) {
-	if u > math.MaxInt64 {
-		return 0, fmt.Errorf("%d does not fit in a 64-bit integer", u)
-	}
-	return int64(u), nil
-}
-
-// batchSeqs returns b's first and last CLEAN sequence as integers.
-func batchSeqs(b *sink.Batch) (first, last int64, err error) {
-	if first, err = seq(b.FirstSeq); err != nil {
-		return 0, 0, fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("batch first sequence: %w", err))
-	}
-	if last, err = seq(b.LastSeq); err != nil {
-		return 0, 0, fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("batch last sequence: %w", err))
-	}
-	return first, last, nil
 }

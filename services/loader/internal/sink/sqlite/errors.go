@@ -6,29 +6,11 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
-// classify wraps err in its fault class, once, at this edge. SQLite
-// refusing the data itself is permanent (reason proto.ReasonRejectedBySink),
-// so that splitting the batch isolates the row; anything else (a lock held
-// by another process past the busy timeout, I/O errors, a full disk, a
-// closed database, a cancelled context) is transient. An error already
-// classified keeps its class.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
-		return err
-	}
-	if refusedData(err) {
-		return fault.NewPermanent(proto.ReasonRejectedBySink, err)
-	}
-	return fault.NewTransient(err)
-}
+// classify wraps err in its fault class at this edge; see sink.Classify.
+func classify(err error) error { return sink.Classify(err, refusedData) }
 
 // refusedData reports whether err is SQLite refusing a value, by primary
 // result code: SQLITE_CONSTRAINT (CHECK, NOT NULL, a STRICT column's

@@ -15,7 +15,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -25,8 +24,6 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
-	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
@@ -159,28 +156,23 @@ func (s *Sink) Close() error {
 // Write loads b as described by sink.Sink. An id that appears twice in b is
 // inserted once, from its first occurrence.
 func (s *Sink) Write(ctx context.Context, b sink.Batch) (sink.Result, error) {
-	if err := b.Validate(); err != nil {
-		return sink.Result{}, fault.NewPermanent(proto.ReasonInvalid, err)
-	}
-	began := time.Now()
-	started := cmp.Or(b.Started, began)
+	return sink.Write(ctx, committer{s}, "sqlite", s.log, b)
+}
 
-	res, err := s.write(ctx, &b, started)
-	if err != nil {
-		err = classify(err)
-		s.recordFailure(ctx, &b, started, err)
-		class, _ := fault.Classify(err)
-		s.log.WarnContext(ctx, "batch failed",
-			slog.String("batch", b.ID), slog.Int("events", len(b.Events)), slog.Int("records", len(b.Records)),
-			slog.String("class", class.String()), slog.Any("error", err))
-		return sink.Result{}, fmt.Errorf("write batch %s (%d events, %d records) to sqlite: %w",
-			b.ID, len(b.Events), len(b.Records), err)
-	}
-	s.log.DebugContext(ctx, "batch committed",
-		slog.String("batch", b.ID), slog.Int("events", len(b.Events)), slog.Int("records", len(b.Records)),
-		slog.Int("inserted", res.Inserted), slog.Int("duplicates", res.Duplicates), slog.Int("days", res.Days),
-		slog.Duration("took", time.Since(began)))
-	return res, nil
+// committer is the SQLite half of sink.Write.
+type committer struct{ s *Sink }
+
+func (c committer) Commit(ctx context.Context, b *sink.Batch, started time.Time) (sink.Result, string, error) {
+	res, err := c.s.write(ctx, b, started)
+	return res, "", err
+}
+
+func (committer) RefusedData(err error) bool { return refusedData(err) }
+
+func (c committer) RecordFailure(ctx context.Context, f sink.Failure) error {
+	_, err := c.s.db.ExecContext(ctx, insertFailed, f.BatchID, f.Sink, f.Rows, f.FirstSeq, f.LastSeq,
+		timestamp(f.Started), f.DurationMS, sink.OutcomeFailed, f.Error)
+	return err
 }
 
 func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ sink.Result, err error) {
@@ -193,7 +185,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	if err != nil {
 		return sink.Result{}, err
 	}
-	first, last, err := batchSeqs(b)
+	first, last, err := sink.BatchSeqs(b)
 	if err != nil {
 		return sink.Result{}, err
 	}
@@ -321,40 +313,6 @@ func chunked(ctx context.Context, tx *sql.Tx, rows [][]any, sqlFor func(n int) s
 		}
 	}
 	return nil
-}
-
-// failureTimeout bounds recording a failed batch, which runs even when the
-// caller's context is done.
-const failureTimeout = 5 * time.Second
-
-// recordFailure records b as failed, outside the failed transaction and
-// best effort: the batch's error is what the caller needs, so a failure
-// here is only logged.
-func (s *Sink) recordFailure(ctx context.Context, b *sink.Batch, started time.Time, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureTimeout)
-	defer cancel()
-	first, last, err := batchSeqs(b)
-	if err != nil {
-		first, last = -1, -1
-	}
-	_, err = s.db.ExecContext(ctx, insertFailed,
-		b.ID, b.Sink, b.Len(), first, last,
-		timestamp(started), time.Since(started).Milliseconds(), sink.OutcomeFailed, errorText(cause))
-	if err != nil {
-		s.log.WarnContext(ctx, "could not record failed batch",
-			slog.String("batch", b.ID), slog.Any("error", err))
-	}
-}
-
-// maxErrorText bounds the error text stored in load_batches.
-const maxErrorText = 4000
-
-func errorText(err error) string {
-	s := err.Error()
-	if len(s) > maxErrorText {
-		s = s[:maxErrorText]
-	}
-	return s
 }
 
 // insertEventsSQL returns an INSERT of n events that returns the day of
