@@ -17,6 +17,7 @@ import (
 
 	"github.com/punchflow/punchflow/deploy/internal/svctest"
 	"github.com/punchflow/punchflow/platform/dbtest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 	loader "github.com/punchflow/punchflow/services/loader/app"
 )
 
@@ -100,11 +101,11 @@ func TestSecretsNeverLogged(t *testing.T) {
 		down := *pg
 		down.Host = "127.0.0.1:1"
 		env := map[string]string{"PUNCHFLOW_POSTGRES_URL_FILE": writeFile(t, "postgres-url", down.String())}
-		var logs svctest.Buffer
+		var logs servicetest.Buffer
 		// The loader waits for its database, retrying, until it is stopped.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		err := loader.Run(ctx, []string{"--nats-url", natsURL, "--sqlite-path", "", "--http-addr", svctest.FreeAddr(t), "--log-level", "debug", "--log-format", "json"},
+		err := loader.Run(ctx, []string{"--nats-url", natsURL, "--sqlite-path", "", "--http-addr", servicetest.FreeAddr(t), "--log-level", "debug", "--log-format", "json"},
 			func(k string) string { return env[k] }, io.Discard, &logs)
 		if err != nil {
 			check(t, "the returned error", err.Error())

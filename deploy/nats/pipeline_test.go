@@ -16,6 +16,7 @@ import (
 	"github.com/punchflow/punchflow/deploy/internal/pod"
 	"github.com/punchflow/punchflow/deploy/internal/svctest"
 	"github.com/punchflow/punchflow/platform/dbtest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 )
 
 // TestPipelineWithProductionCredentials runs the four real services exactly
@@ -124,13 +125,13 @@ devices:
 		t.Fatal(err)
 	}
 	defer db.Close(ctx)
-	waitFor(t, "every punch in PostgreSQL", 60*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "every punch in PostgreSQL", 60*time.Second, func() (bool, string) {
 		var n int
 		err := db.QueryRow(ctx, "select count(*) from attendance_events").Scan(&n)
 		return err == nil && n == punches, fmt.Sprintf("rows=%d err=%v", n, err)
 	})
 
-	waitFor(t, "the bad line in the DLQ", 20*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the bad line in the DLQ", 20*time.Second, func() (bool, string) {
 		st, err := admin.js.Stream(ctx, "DLQ")
 		if err != nil {
 			return false, err.Error()
@@ -141,13 +142,13 @@ devices:
 		}
 		return info.State.Msgs >= 1, fmt.Sprintf("DLQ holds %d", info.State.Msgs)
 	})
-	waitFor(t, "the CSV source's and the device's heartbeats in healthwatch", 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the CSV source's and the device's heartbeats in healthwatch", 30*time.Second, func() (bool, string) {
 		code, body, err := running["healthwatch"].Get("/api/sources")
 		return err == nil && code == 200 && strings.Contains(body, `"source":"csv"`) && strings.Contains(body, "TEST0001"),
 			fmt.Sprintf("%d %s %v", code, body, err)
 	})
 
-	waitFor(t, "the removed device's work item pruned", 10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the removed device's work item pruned", 10*time.Second, func() (bool, string) {
 		st, err := admin.js.Stream(ctx, "FLEET")
 		if err != nil {
 			return false, err.Error()
@@ -165,7 +166,7 @@ devices:
 	if err := reader.do(func(ctx context.Context) error { return createConsumer("RAW", "platform-team").run(ctx, reader) }); err != nil {
 		t.Fatalf("reader consumer: %v", err)
 	}
-	waitFor(t, "every punch in the readers' mirror", 20*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "every punch in the readers' mirror", 20*time.Second, func() (bool, string) {
 		cons, err := reader.js.Consumer(ctx, "RAW", "platform-team")
 		if err != nil {
 			return false, err.Error()
@@ -196,19 +197,4 @@ devices:
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-}
-
-func waitFor(t *testing.T, what string, within time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s; last: %s", within, what, last)
 }

@@ -10,12 +10,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"github.com/punchflow/punchflow/platform/cli"
 	"github.com/punchflow/punchflow/platform/dbtest"
 	"github.com/punchflow/punchflow/platform/natstest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/proto"
 	collector "github.com/punchflow/punchflow/services/collector/app"
 	healthwatch "github.com/punchflow/punchflow/services/healthwatch/app"
@@ -42,35 +41,8 @@ type svc struct {
 	run  cli.RunFunc
 	args []string
 	addr string
-	logs *syncBuffer
+	logs *servicetest.Buffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func writeCSV(t *testing.T, dir, name string, rows [][]string) {
@@ -92,21 +64,6 @@ func writeFile(t *testing.T, dir, name, content string) {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
 }
 
 func TestPipelineEndToEnd(t *testing.T) {
@@ -134,8 +91,8 @@ func TestPipelineEndToEnd(t *testing.T) {
 	defer cancel()
 	env := func(string) string { return "" }
 	for _, s := range services {
-		s.addr = freeAddr(t)
-		s.logs = &syncBuffer{}
+		s.addr = servicetest.FreeAddr(t)
+		s.logs = &servicetest.Buffer{}
 		s.done = make(chan error, 1)
 		args := append(append([]string{"--http-addr", s.addr}, common...), s.args...)
 		go func() { s.done <- s.run(ctx, args, env, io.Discard, s.logs) }()
@@ -143,12 +100,12 @@ func TestPipelineEndToEnd(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			for _, s := range services {
-				t.Logf("---- %s logs (last 4KB)\n%s", s.name, tail(s.logs.String(), 4096))
+				t.Logf("---- %s logs (last 4KB)\n%s", s.name, servicetest.Tail(s.logs.String(), 4096))
 			}
 		}
 	}()
 	for _, s := range services {
-		waitFor(t, s.name+" /readyz", 30*time.Second, func() (bool, string) {
+		servicetest.WaitFor(t, s.name+" /readyz", 30*time.Second, func() (bool, string) {
 			select {
 			case err := <-s.done:
 				t.Fatalf("%s exited early: %v\n%s", s.name, err, s.logs.String())
@@ -211,7 +168,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		_ = lite.QueryRow("select count(*) from attendance_events").Scan(&s)
 		return p, s
 	}
-	waitFor(t, "all rows in PostgreSQL and SQLite", 120*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "all rows in PostgreSQL and SQLite", 120*time.Second, func() (bool, string) {
 		p, s := count()
 		return p >= wantRows && s >= wantRows, fmt.Sprintf("postgres=%d sqlite=%d", p, s)
 	})
@@ -226,7 +183,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Quiescence: every file moved aside, every consumer fully acknowledged.
-	waitFor(t, "the pipeline to go idle", 60*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the pipeline to go idle", 60*time.Second, func() (bool, string) {
 		left, _ := filepath.Glob(filepath.Join(inbox, "*.csv"))
 		var state []string
 		idle := len(left) == 0
@@ -328,7 +285,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		RecordsPublished int    `json:"records_published_total"`
 		RecordsRejected  int    `json:"records_rejected_total"`
 	}
-	waitFor(t, "healthwatch to show the csv source", 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "healthwatch to show the csv source", 30*time.Second, func() (bool, string) {
 		resp, err := http.Get("http://" + services[3].addr + "/api/sources")
 		if err != nil {
 			return false, err.Error()
@@ -403,11 +360,4 @@ func keys[V any](m map[int]V) []int {
 		out = append(out, k)
 	}
 	return out
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/punchflow/punchflow/platform/natstest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 	collector "github.com/punchflow/punchflow/services/collector/app"
 	healthwatch "github.com/punchflow/punchflow/services/healthwatch/app"
 )
@@ -80,7 +81,7 @@ func startZksim(t *testing.T, bin, addr string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitFor(t, "zksim to listen on "+addr, 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "zksim to listen on "+addr, 30*time.Second, func() (bool, string) {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err != nil {
 			return false, err.Error()
@@ -104,7 +105,7 @@ func TestDeviceDisconnectAlertEndToEnd(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build zksim: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	dev := startZksim(t, bin, addr)
 
@@ -140,7 +141,7 @@ channels:
 	common := []string{"--nats-url", ns.ClientURL(), "--log-format", "json", "--shutdown-timeout", "5s"}
 	type proc struct {
 		name string
-		logs *syncBuffer
+		logs *servicetest.Buffer
 		done chan error
 	}
 	var procs []proc
@@ -153,21 +154,21 @@ channels:
 			"--fleet-breaker-failures", "1000", "--fleet-timeout", "500ms"}},
 		{"healthwatch", healthwatch.Run, []string{"--policy", policyFile, "--evaluate-every", "100ms"}},
 	} {
-		p := proc{name: s.name, logs: &syncBuffer{}, done: make(chan error, 1)}
-		args := append(append([]string{"--http-addr", freeAddr(t)}, common...), s.args...)
+		p := proc{name: s.name, logs: &servicetest.Buffer{}, done: make(chan error, 1)}
+		args := append(append([]string{"--http-addr", servicetest.FreeAddr(t)}, common...), s.args...)
 		go func() { p.done <- s.run(ctx, args, func(string) string { return "" }, io.Discard, p.logs) }()
 		procs = append(procs, p)
 	}
 	defer func() {
 		if t.Failed() {
 			for _, p := range procs {
-				t.Logf("---- %s logs (last 4KB)\n%s", p.name, tail(p.logs.String(), 4096))
+				t.Logf("---- %s logs (last 4KB)\n%s", p.name, servicetest.Tail(p.logs.String(), 4096))
 			}
 		}
 	}()
 
 	// The device is polled; no alert yet.
-	waitFor(t, "a successful device session", 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "a successful device session", 30*time.Second, func() (bool, string) {
 		return strings.Contains(procs[0].logs.String(), `"SIM0001"`), "no session logged"
 	})
 	time.Sleep(time.Second)
@@ -179,7 +180,7 @@ channels:
 	_ = dev.Process.Kill()
 	_ = dev.Wait()
 	down := time.Now()
-	waitFor(t, "the disconnected alert", 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the disconnected alert", 30*time.Second, func() (bool, string) {
 		raised, _, all := hooks.count("SIM0001")
 		return raised > 0, strings.Join(all, "; ")
 	})
@@ -187,7 +188,7 @@ channels:
 
 	// It comes back on the same address.
 	startZksim(t, bin, addr)
-	waitFor(t, "the resolved notice", 60*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the resolved notice", 60*time.Second, func() (bool, string) {
 		_, resolved, all := hooks.count("SIM0001")
 		return resolved > 0, strings.Join(all, "; ")
 	})

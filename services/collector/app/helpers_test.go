@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,42 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/services/collector/internal/zksim"
 )
-
-// syncBuffer collects a service's logs from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // replica is one collector started through Run.
 type replica struct {
 	name   string
 	addr   string
-	logs   *syncBuffer
+	logs   *servicetest.Buffer
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned, with err set
 	err    error
@@ -60,7 +32,7 @@ type replica struct {
 func startCollector(t *testing.T, name string, args ...string) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &replica{name: name, addr: freeAddr(t), logs: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	r := &replica{name: name, addr: servicetest.FreeAddr(t), logs: &servicetest.Buffer{}, cancel: cancel, done: make(chan struct{})}
 	args = append([]string{"--http-addr", r.addr, "--log-format", "json", "--shutdown-timeout", "3s"}, args...)
 	go func() {
 		defer close(r.done)
@@ -74,7 +46,7 @@ func startCollector(t *testing.T, name string, args ...string) *replica {
 			t.Errorf("collector %s did not stop", name)
 		}
 		if t.Failed() {
-			t.Logf("---- %s logs (last 6 KB)\n%s", name, tail(r.logs.String(), 6<<10))
+			t.Logf("---- %s logs (last 6 KB)\n%s", name, servicetest.Tail(r.logs.String(), 6<<10))
 		}
 	})
 	return r
@@ -100,13 +72,6 @@ func (r *replica) waitReady(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("collector %s not ready after 30 s", r.name)
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[len(s)-n:]
 }
 
 // writeFleet writes a fleet file for the simulated devices and returns its

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/punchflow/punchflow/platform/natstest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/services/collector/internal/admssim"
 	"github.com/punchflow/punchflow/services/collector/internal/apisim"
 	"github.com/punchflow/punchflow/services/collector/internal/extract"
@@ -53,9 +54,9 @@ func TestOnceAPISourcesThenBackfill(t *testing.T) {
 	env := map[string]string{"SHOP_KEY": "k1"}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	logs := &syncBuffer{}
-	args := []string{"--http-addr", freeAddr(t), "--log-format", "json", "--nats-url", ns.ClientURL(), "--js-memory", "--once", "--sources-file", file}
-	if err := Run(ctx, args, func(k string) string { return env[k] }, &syncBuffer{}, logs); err != nil {
+	logs := &servicetest.Buffer{}
+	args := []string{"--http-addr", servicetest.FreeAddr(t), "--log-format", "json", "--nats-url", ns.ClientURL(), "--js-memory", "--once", "--sources-file", file}
+	if err := Run(ctx, args, func(k string) string { return env[k] }, &servicetest.Buffer{}, logs); err != nil {
 		t.Fatalf("Run: %v\n%s", err, logs.String())
 	}
 	nc, err := nats.Connect(ns.ClientURL())
@@ -110,7 +111,7 @@ func TestADMSEndpointAndLiveSources(t *testing.T) {
 	sim := startAPISim(t, apisim.Config{Seed: 12, From: now.Add(-2 * time.Hour), To: now.Add(-time.Minute), Records: 120})
 	file := writeTemp(t, "sources.yaml", "defaults: {interval: 200ms, initial: 3h}\napi:\n"+apisim.SourceYAML("pay", sim.URL(), "offset", apisim.Payments, 25, ""))
 	devices := writeTemp(t, "adms.yaml", "devices:\n  - serial: PUSH01\n    site: hq\n    time_zone: UTC\n")
-	admsAddr := freeAddr(t)
+	admsAddr := servicetest.FreeAddr(t)
 	r := startCollector(t, "adms", "--nats-url", ns.ClientURL(), "--js-memory", "--sources-file", file,
 		"--adms-addr", admsAddr, "--adms-devices", devices, "--adms-delay", "1s")
 	r.waitReady(t)

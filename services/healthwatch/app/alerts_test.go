@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/healthwatch/internal/health"
 	"github.com/punchflow/punchflow/services/healthwatch/internal/page"
@@ -125,7 +126,7 @@ channels:
 		return good
 	})
 
-	waitFor(t, "every device online", 15*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "every device online", 15*time.Second, func() (bool, string) {
 		devs, err := deviceStates(t, b.addr)
 		if err != nil {
 			return false, err.Error()
@@ -141,7 +142,7 @@ channels:
 	// D1 stops answering.
 	d1Down.Store(true)
 	downAt := time.Now()
-	waitFor(t, "the disconnected alert", window+10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the disconnected alert", window+10*time.Second, func() (bool, string) {
 		return count(hooks.events(), "D1 disconnected raised") > 0, fmt.Sprint(hooks.events())
 	})
 	arrived := time.Since(downAt)
@@ -160,7 +161,7 @@ channels:
 	t.Logf("disconnected alert received %v after the device stopped answering (window %v)", arrived.Round(time.Millisecond), window)
 
 	// Alertmanager is re-sent the firing alert while it lasts.
-	waitFor(t, "Alertmanager re-sends", 10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "Alertmanager re-sends", 10*time.Second, func() (bool, string) {
 		n := 0
 		for _, post := range am.posts() {
 			for _, al := range post {
@@ -174,7 +175,7 @@ channels:
 
 	// D1 comes back.
 	d1Down.Store(false)
-	waitFor(t, "the resolved notice", 15*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the resolved notice", 15*time.Second, func() (bool, string) {
 		return count(hooks.events(), "D1 disconnected resolved") > 0, fmt.Sprint(hooks.events())
 	})
 	// Let any duplicate arrive, and Alertmanager see two re-sends after the
@@ -250,7 +251,7 @@ channels:
 			}
 		}
 	}
-	waitFor(t, "the devices gauge", 5*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the devices gauge", 5*time.Second, func() (bool, string) {
 		_, m := get(t, "http://"+a.addr+"/metrics")
 		return strings.Contains(m, `punchflow_healthwatch_devices{state="online"} 3`), ""
 	})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/healthwatch/internal/health"
 	"github.com/punchflow/punchflow/services/healthwatch/internal/page"
@@ -50,7 +51,7 @@ func headless(t *testing.T, bin string, args ...string) []byte {
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, tail(errOut.String(), 4096))
+		t.Fatalf("chromium %v: %v\n%s", args, err, servicetest.Tail(errOut.String(), 4096))
 	}
 	return out.Bytes()
 }
@@ -165,7 +166,7 @@ channels:
 	}
 	r := startReplica(t, "replica", ns, "--policy", policyFile, "--evaluate-every", "100ms", "--stream-health-per-subject", perSubject, "--page-refresh", "30s")
 
-	waitFor(t, "every simulated device in its final state", 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "every simulated device in its final state", 30*time.Second, func() (bool, string) {
 		got, err := deviceStates(t, r.addr)
 		if err != nil {
 			return false, err.Error()
@@ -266,7 +267,7 @@ channels:
 
 	// Catching up over a week of history alerted what is wrong now, once
 	// per condition, and none of the past outages.
-	waitFor(t, "alerts for the active conditions", 10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "alerts for the active conditions", 10*time.Second, func() (bool, string) {
 		return len(hooks.events()) >= len(wantActive), fmt.Sprint(hooks.events())
 	})
 	time.Sleep(500 * time.Millisecond)

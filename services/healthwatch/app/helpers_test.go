@@ -2,7 +2,6 @@ package app
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -27,52 +26,25 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/punchflow/punchflow/platform/natstest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/platform/topology"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/healthwatch/internal/notify"
 )
 
-// syncBuffer collects a service's logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // replica is one healthwatch started through Run.
 type replica struct {
 	name   string
 	addr   string
-	logs   *syncBuffer
+	logs   *servicetest.Buffer
 	cancel context.CancelFunc
 	done   chan error
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startReplica runs healthwatch with args against ns and waits for /readyz.
 func startReplica(t testing.TB, name string, ns *server.Server, args ...string) *replica {
 	t.Helper()
-	r := &replica{name: name, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &replica{name: name, addr: servicetest.FreeAddr(t), logs: &servicetest.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	all := append([]string{"--http-addr", r.addr, "--nats-url", ns.ClientURL(), "--log-format", "json", "--log-level", "debug",
@@ -81,10 +53,10 @@ func startReplica(t testing.TB, name string, ns *server.Server, args ...string) 
 	t.Cleanup(func() {
 		r.stop(t)
 		if t.Failed() {
-			t.Logf("---- %s logs (last 6KB)\n%s", r.name, tail(r.logs.String(), 6<<10))
+			t.Logf("---- %s logs (last 6KB)\n%s", r.name, servicetest.Tail(r.logs.String(), 6<<10))
 		}
 	})
-	waitFor(t, name+" /readyz", 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, name+" /readyz", 30*time.Second, func() (bool, string) {
 		select {
 		case err := <-r.done:
 			r.done <- err
@@ -113,28 +85,6 @@ func (r *replica) stop(t testing.TB) {
 	case <-time.After(20 * time.Second):
 		t.Errorf("%s did not stop within 20s", r.name)
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
 }
 
 func get(t testing.TB, url string) (int, string) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/services/healthwatch/internal/channel"
 	"github.com/punchflow/punchflow/services/healthwatch/internal/health"
 )
@@ -86,7 +87,7 @@ channels:
 	for i := range 2 {
 		f.publish("FULL1", "hq", base.Add(time.Duration(i)*time.Second), full)
 	}
-	waitFor(t, "the Slack alert", 15*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the Slack alert", 15*time.Second, func() (bool, string) {
 		h, _ := slack.got()
 		return len(h) == 1, fmt.Sprint(h)
 	})
@@ -94,14 +95,14 @@ channels:
 	for i := range 5 {
 		f.publish("OTHER", "hq", base.Add(time.Duration(i)*time.Second), good)
 	}
-	waitFor(t, "heartbeats folded while a channel fails", 10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "heartbeats folded while a channel fails", 10*time.Second, func() (bool, string) {
 		devs, err := deviceStates(t, r.addr)
 		if err != nil {
 			return false, err.Error()
 		}
 		return devs["OTHER"].Heartbeats == 5 && devs["FULL1"].State == health.StorageFull, fmt.Sprintf("%+v", devs["OTHER"].Heartbeats)
 	})
-	waitFor(t, "the webhook failure to be counted", 10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the webhook failure to be counted", 10*time.Second, func() (bool, string) {
 		_, m := get(t, "http://"+r.addr+"/metrics")
 		return strings.Contains(m, `punchflow_healthwatch_notifications_failed_total{channel="hooks",reason="gave_up"}`) &&
 			strings.Contains(m, `punchflow_healthwatch_notification_retries_total{channel="hooks"}`), ""
@@ -110,7 +111,7 @@ channels:
 		t.Fatal("the failing webhook recorded events")
 	}
 	hooks.setFailing(false)
-	waitFor(t, "the webhook to get the alert once it is back", 15*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the webhook to get the alert once it is back", 15*time.Second, func() (bool, string) {
 		return len(hooks.events()) == 1, fmt.Sprint(hooks.events())
 	})
 	time.Sleep(time.Second)
@@ -158,7 +159,7 @@ channels:
 	startReplica(t, "replica-a", ns, args...)
 	startReplica(t, "replica-b", ns, args...)
 
-	waitFor(t, "the scheduled report and the escalation", 15*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the scheduled report and the escalation", 15*time.Second, func() (bool, string) {
 		h, _ := slack.got()
 		return len(h) >= 1 && len(mail.received()) >= 1, fmt.Sprintf("slack %v, %d mails", h, len(mail.received()))
 	})
@@ -179,7 +180,7 @@ channels:
 
 	report := func(extra ...string) (string, error) {
 		// Synchronised: NATS logs its connection asynchronously.
-		var out, errOut syncBuffer
+		var out, errOut servicetest.Buffer
 		args := append([]string{"report", "--nats-url", ns.ClientURL(), "--policy", policyFile, "--log-format", "json"}, extra...)
 		err := Run(context.Background(), args, func(string) string { return "" }, &out, &errOut)
 		return out.String() + errOut.String(), err

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/punchflow/punchflow/platform/dbtest"
 	"github.com/punchflow/punchflow/platform/natstest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
@@ -57,16 +57,6 @@ type loader struct {
 	done   chan error
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // start runs the loader with args against natsURL and waits until it is
 // ready. The test's cleanup stops it and checks it stopped cleanly.
 func start(t *testing.T, natsURL string, args ...string) *loader {
@@ -79,7 +69,7 @@ func start(t *testing.T, natsURL string, args ...string) *loader {
 // launch runs the loader without waiting for it.
 func launch(t *testing.T, natsURL string, args ...string) *loader {
 	t.Helper()
-	l := &loader{addr: freeAddr(t), logs: &logBuffer{}, done: make(chan error, 1)}
+	l := &loader{addr: servicetest.FreeAddr(t), logs: &logBuffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	all := append([]string{"--http-addr", l.addr, "--nats-url", natsURL, "--log-format", "json", "--log-level", "debug",
@@ -88,7 +78,7 @@ func launch(t *testing.T, natsURL string, args ...string) *loader {
 	t.Cleanup(func() {
 		l.stop(t)
 		if t.Failed() {
-			t.Logf("loader logs (last 6KB):\n%s", tail(l.logs.String(), 6<<10))
+			t.Logf("loader logs (last 6KB):\n%s", servicetest.Tail(l.logs.String(), 6<<10))
 		}
 	})
 	return l
@@ -96,7 +86,7 @@ func launch(t *testing.T, natsURL string, args ...string) *loader {
 
 func (l *loader) waitReady(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, "loader ready", timeout, func() (bool, string) {
+	servicetest.WaitFor(t, "loader ready", timeout, func() (bool, string) {
 		l.checkRunning(t)
 		code, body := l.ready()
 		return code == http.StatusOK, body
@@ -138,28 +128,6 @@ func (l *loader) ready() (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
 }
 
 // stream is the test's own connection to JetStream.
@@ -246,7 +214,7 @@ func (s stream) consumer(t *testing.T, durable string) *jetstream.ConsumerInfo {
 // idle waits until every durable has acknowledged everything.
 func (s stream) idle(t *testing.T, timeout time.Duration, durables ...string) {
 	t.Helper()
-	waitFor(t, "consumers idle", timeout, func() (bool, string) {
+	servicetest.WaitFor(t, "consumers idle", timeout, func() (bool, string) {
 		var state []string
 		idle := true
 		for _, d := range durables {
@@ -497,7 +465,7 @@ func TestOutage(t *testing.T) {
 	outage := newPostgresOutage(t, pgURL)
 	outage.begin(t)
 	s.publish(t, batchOf(500, 700)...)
-	waitFor(t, "readiness false", 15*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "readiness false", 15*time.Second, func() (bool, string) {
 		code, body := l.ready()
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "sink postgres"), fmt.Sprint(code, " ", body)
 	})
@@ -516,7 +484,7 @@ func TestOutage(t *testing.T) {
 	}
 	outage.end(t)
 	s.idle(t, 60*time.Second, "loader-postgres")
-	waitFor(t, "readiness true again", 15*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "readiness true again", 15*time.Second, func() (bool, string) {
 		code, body := l.ready()
 		return code == http.StatusOK, body
 	})
@@ -559,7 +527,7 @@ func TestStartDuringOutage(t *testing.T) {
 		resp.Body.Close()
 	}
 	if !strings.Contains(l.logs.String(), "database not available yet, retrying") {
-		t.Errorf("no retry logged:\n%s", tail(l.logs.String(), 2000))
+		t.Errorf("no retry logged:\n%s", servicetest.Tail(l.logs.String(), 2000))
 	}
 	outage.end(t)
 	l.waitReady(t, 30*time.Second)

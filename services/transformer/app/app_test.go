@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/platform/topology"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/transformer/internal/roster"
@@ -151,7 +152,7 @@ func TestService(t *testing.T) {
 
 	// HR fixes the roster; the running transformer picks it up.
 	writeFile(t, dir, "roster.csv", "site,user_id,person_id,name,department,shift\nhq,0042,emp-1,Ada,office,\nhq,0099,emp-99,Zed,office,\n")
-	waitFor(t, "the roster change", 10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the roster change", 10*time.Second, func() (bool, string) {
 		return tr.metric(t, "punchflow_transformer_roster_entries") == 2, ""
 	})
 	later := punchAt("hq", "D1", "0099", "2026-01-15T08:55:00", 0)
@@ -166,7 +167,7 @@ func TestService(t *testing.T) {
 
 	// A broken roster file keeps the last good roster.
 	writeFile(t, dir, "roster.csv", "site,user_id\nhq,0042\n")
-	waitFor(t, "the broken roster to be refused", 10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the broken roster to be refused", 10*time.Second, func() (bool, string) {
 		return tr.metric(t, `punchflow_transformer_roster_reloads_total{outcome="error"}`) >= 1, ""
 	})
 	if got := tr.metric(t, "punchflow_transformer_roster_entries"); got != 2 {
@@ -193,7 +194,7 @@ func TestRosterKV(t *testing.T) {
 		}
 	}
 	entries := func(r *running, n float64) {
-		waitFor(t, fmt.Sprintf("%v roster entries", n), 10*time.Second, func() (bool, string) {
+		servicetest.WaitFor(t, fmt.Sprintf("%v roster entries", n), 10*time.Second, func() (bool, string) {
 			got := r.metric(t, "punchflow_transformer_roster_entries")
 			return got == n, fmt.Sprint(got)
 		})
@@ -220,7 +221,7 @@ func TestRosterKV(t *testing.T) {
 	// The update reaches the transformer asynchronously: punch (a new one
 	// each time) until an event shows it.
 	tries := 0
-	waitFor(t, "the update", 10*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the update", 10*time.Second, func() (bool, string) {
 		tries++
 		publishPunches(t, js, []proto.RawPunch{punchAt("hq", "D1", "A.7", fmt.Sprintf("2026-01-15T09:%02d:%02d", tries/60%60, tries%60), 0)})
 		ev := latest(tries + 1)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/platform/topology"
 	"github.com/punchflow/punchflow/proto"
 )
@@ -140,7 +141,7 @@ func serviceRound(b *testing.B, ns *server.Server, js jetstream.JetStream, dir, 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs servicetest.Buffer
 	go func() {
 		done <- Run(runCtx, []string{"--nats-url", ns.ClientURL(), "--http-addr", "127.0.0.1:0", "--js-memory", "--log-format", "json",
 			"--rules", rulesPath, "--roster", rosterPath, "--durable", durable}, func(string) string { return "" }, &logs, &logs)

@@ -1,17 +1,14 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,57 +17,29 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/punchflow/punchflow/platform/natstest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/proto"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
-// service's logger and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // running is a transformer started through Run.
 type running struct {
 	addr   string
-	out    *syncBuffer
-	logs   *syncBuffer
+	out    *servicetest.Buffer
+	logs   *servicetest.Buffer
 	cancel context.CancelFunc
 	done   chan error
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // start runs the transformer with args against ns and waits for /readyz.
 // The test's cleanup stops it and checks that Run returned nil.
 func start(t testing.TB, ns *server.Server, args ...string) *running {
 	t.Helper()
-	r := &running{addr: freeAddr(t), out: &syncBuffer{}, logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &running{addr: servicetest.FreeAddr(t), out: &servicetest.Buffer{}, logs: &servicetest.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	all := append([]string{"--nats-url", ns.ClientURL(), "--http-addr", r.addr, "--log-format", "json", "--js-memory", "--shutdown-timeout", "10s"}, args...)
 	go func() { r.done <- Run(ctx, all, func(string) string { return "" }, r.out, r.logs) }()
-	waitFor(t, "transformer /readyz", 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "transformer /readyz", 30*time.Second, func() (bool, string) {
 		select {
 		case err := <-r.done:
 			t.Fatalf("transformer stopped: %v\n%s", err, r.logs.String())
@@ -123,21 +92,6 @@ func (r *running) metric(t testing.TB, series string) float64 {
 		}
 	}
 	return 0
-}
-
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
 }
 
 func connect(t testing.TB, ns *server.Server) jetstream.JetStream {
@@ -237,7 +191,7 @@ func publishBulk(t testing.TB, ns *server.Server, js jetstream.JetStream, punche
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, fmt.Sprintf("RAW to hold %d messages", want), 60*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, fmt.Sprintf("RAW to hold %d messages", want), 60*time.Second, func() (bool, string) {
 		s, err := js.Stream(context.Background(), "RAW")
 		if err != nil {
 			return false, err.Error()
@@ -256,7 +210,7 @@ func readStream(t testing.TB, js jetstream.JetStream, stream, filter string, wan
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	waitFor(t, fmt.Sprintf("%d messages on %s", want, filter), 60*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, fmt.Sprintf("%d messages on %s", want, filter), 60*time.Second, func() (bool, string) {
 		s, err := js.Stream(ctx, stream)
 		if err != nil {
 			return false, err.Error()
@@ -306,7 +260,7 @@ func readStream(t testing.TB, js jetstream.JetStream, stream, filter string, wan
 // awaiting acknowledgement.
 func waitIdle(t testing.TB, js jetstream.JetStream, durable string) {
 	t.Helper()
-	waitFor(t, "consumer "+durable+" to settle everything", 60*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "consumer "+durable+" to settle everything", 60*time.Second, func() (bool, string) {
 		c, err := js.Consumer(context.Background(), "RAW", durable)
 		if err != nil {
 			return false, err.Error()

@@ -9,13 +9,14 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/proto"
 )
 
 // replayRun runs `transformer replay` to completion and returns its stdout.
 func replayRun(t *testing.T, ns *server.Server, args ...string) (string, error) {
 	t.Helper()
-	var out, logs syncBuffer
+	var out, logs servicetest.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	all := append([]string{"replay", "--nats-url", ns.ClientURL(), "--js-memory", "--log-format", "json", "--progress", "50ms"}, args...)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/transformer/internal/roster"
 	"github.com/punchflow/punchflow/services/transformer/internal/rules"
@@ -119,7 +120,7 @@ func TestThreeReplicas(t *testing.T) {
 
 	publishBulk(t, ns, js, punches[:n/2], n/2)
 	// The third replica leaves while the second half arrives.
-	waitFor(t, "the third replica to take part", 60*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the third replica to take part", 60*time.Second, func() (bool, string) {
 		got := replicas[2].metric(t, `punchflow_transformer_published_total{kind="attendance_event"}`)
 		return got > 0, fmt.Sprint(got)
 	})
@@ -136,7 +137,7 @@ func TestThreeReplicas(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the subscriber to see every publish", 30*time.Second, func() (bool, string) {
+	servicetest.WaitFor(t, "the subscriber to see every publish", 30*time.Second, func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(published) >= n, fmt.Sprint(len(published))

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punchflow/punchflow/platform/servicetest"
 )
 
 func runCmd(args ...string) (string, string, error) {
-	var out, errOut syncBuffer
+	var out, errOut servicetest.Buffer
 	err := Run(context.Background(), args, func(string) string { return "" }, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
@@ -86,7 +88,7 @@ func TestServiceConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		var out, logs syncBuffer
+		var out, logs servicetest.Buffer
 		err := Run(ctx, tt.args, func(string) string { return "" }, &out, &logs)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -1,0 +1,182 @@
+// Package servicetest runs a punchflow service in-process through its Run
+// function for tests: on a free ops port, waiting for /readyz, reading its
+// logs and /metrics, and stopping it cleanly when the test ends. It also
+// holds the small helpers every service test needs (a goroutine-safe log
+// buffer, a free address, polling until a condition holds).
+package servicetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/punchflow/punchflow/platform/cli"
+)
+
+// Buffer is a goroutine-safe log sink.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Running is a service started through its Run function.
+type Running struct {
+	Name   string
+	Addr   string // its ops address
+	Logs   *Buffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// FreeAddr returns a free loopback address for an ops server.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Start runs a service's Run function (name is for messages) with args (an
+// --http-addr on a free port is appended) and getenv, and stops it when the
+// test ends, failing the test if it does not return cleanly. Call WaitReady
+// before using it.
+func Start(t testing.TB, name string, run cli.RunFunc, args []string, getenv func(string) string) *Running {
+	t.Helper()
+	r := &Running{Name: name, Addr: FreeAddr(t), Logs: &Buffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	args = append(append([]string(nil), args...), "--http-addr", r.Addr)
+	go func() { r.done <- run(ctx, args, getenv, io.Discard, r.Logs) }()
+	t.Cleanup(func() {
+		if err := r.Stop(30 * time.Second); err != nil {
+			t.Errorf("%s: %v\n%s", name, err, Tail(r.Logs.String(), 4000))
+		}
+	})
+	return r
+}
+
+// Stop cancels the service and waits for Run to return; a second call
+// returns nil at once.
+func (r *Running) Stop(within time.Duration) error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			return fmt.Errorf("stopped with error: %w", err)
+		}
+		return nil
+	case <-time.After(within):
+		return fmt.Errorf("did not stop within %v", within)
+	}
+}
+
+// WaitReady waits until /readyz answers 200, failing the test if the service
+// exits or the time runs out.
+func (r *Running) WaitReady(t testing.TB, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-r.done:
+			r.cancel = nil
+			t.Fatalf("%s exited before it was ready: %v\n%s", r.Name, err, Tail(r.Logs.String(), 4000))
+		default:
+		}
+		code, body, err := r.Get("/readyz")
+		if err == nil && code == http.StatusOK {
+			return
+		}
+		last = fmt.Sprintf("%d %s %v", code, body, err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after %v: %s\n%s", r.Name, within, last, Tail(r.Logs.String(), 4000))
+}
+
+// httpClient times out: a service's ops port accepts connections before it
+// serves them (until its start-up is done), as a kubelet's probes see.
+var httpClient = &http.Client{Timeout: 2 * time.Second}
+
+// Get fetches a path from the service's ops server.
+func (r *Running) Get(path string) (int, string, error) {
+	resp, err := httpClient.Get("http://" + r.Addr + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// Metrics scrapes /metrics and returns every sample line, keyed by its
+// series (name and labels).
+func (r *Running) Metrics() (map[string]float64, error) {
+	code, body, err := r.Get("/metrics")
+	if err != nil || code != http.StatusOK {
+		return nil, fmt.Errorf("%s /metrics: %d %v", r.Name, code, err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(body, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		var v float64
+		if _, err := fmt.Sscanf(line[i+1:], "%g", &v); err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out, nil
+}
+
+// Tail returns the last n bytes of s.
+func Tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// WaitFor polls cond every 50ms until it holds, failing the test with what
+// and cond's last description of the state when timeout passes.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
+}
