@@ -15,7 +15,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-retry"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/punchflow/punchflow/services/collector/internal/csvsource"
 	"github.com/punchflow/punchflow/services/collector/internal/extract"
 	"github.com/punchflow/punchflow/services/collector/internal/fleet"
+	"github.com/punchflow/punchflow/services/collector/internal/publish"
 	"github.com/punchflow/punchflow/services/collector/internal/sources"
 )
 
@@ -231,29 +231,5 @@ func (c *collector) runCSV(ctx context.Context) {
 		c.rt.Log.Info("csv run", "source", c.csv.Name(), "run_id", runID, "files", res.Files, "skipped", res.Skipped,
 			"published", res.Published, "rejected", res.Rejected, "duration", time.Since(start).Round(time.Millisecond))
 	}
-	c.publishHeartbeat(ctx, hb)
-}
-
-// publishHeartbeat publishes hb and waits for its acknowledgement; a lost
-// heartbeat is logged, never fatal.
-func (c *collector) publishHeartbeat(ctx context.Context, hb proto.Heartbeat) {
-	hb = proto.NewHeartbeat(hb)
-	data, err := proto.Encode(&hb)
-	if err != nil {
-		c.rt.Log.Error("encode heartbeat", "err", err)
-		return
-	}
-	h := nats.Header{}
-	h.Set(proto.HeaderMsgID, hb.ID)
-	h.Set(proto.HeaderType, proto.KindHeartbeat)
-	h.Set(proto.HeaderSchemaVersion, proto.SchemaVersion)
-	h.Set(proto.HeaderCorrelationID, hb.RunID)
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := c.rt.JS.PublishMsg(pctx, &nats.Msg{Subject: hb.Subject(), Data: data, Header: h}); err != nil {
-		c.rt.Log.Warn("heartbeat not published", "source", hb.Source, "err", err)
-		c.rt.Metrics.Errors.WithLabelValues("publish").Inc()
-		return
-	}
-	c.rt.Metrics.Published.WithLabelValues(proto.KindHeartbeat).Inc()
+	publish.Heartbeat(context.WithoutCancel(ctx), c.rt.JS, hb, c.rt.Metrics, c.rt.Log)
 }

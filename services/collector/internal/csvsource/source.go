@@ -18,10 +18,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/segmentio/encoding/json"
-	"github.com/sethvargo/go-retry"
 
 	"github.com/punchflow/punchflow/platform/metrics"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/collector/internal/publish"
 )
 
 // Config configures one CSV folder source.
@@ -272,55 +272,21 @@ func (s *Source) lineToMsg(layout *Layout, line, runID, trace string) (*nats.Msg
 	p.RunID = runID
 	p.CollectedAt = time.Now().UTC()
 	p = proto.NewRawPunch(p)
-	data, err := proto.Encode(&p)
-	if err != nil {
-		return nil, err
-	}
-	h := nats.Header{}
-	h.Set(proto.HeaderMsgID, p.ID)
-	h.Set(proto.HeaderType, proto.KindRawPunch)
-	h.Set(proto.HeaderSchemaVersion, proto.SchemaVersion)
-	h.Set(proto.HeaderCorrelationID, runID)
-	h.Set(proto.HeaderTraceparent, trace)
-	return &nats.Msg{Subject: proto.RawPunchSubject(p.Site, p.DeviceSerial), Data: data, Header: h}, nil
+	return publish.PunchMsg(&p, trace)
 }
 
 // publishChunk publishes msgs and waits until JetStream acknowledged every
-// one, re-publishing failures with backoff. Re-publishing is safe: each
-// message carries its id, and JetStream drops duplicates.
+// one, re-publishing failures with backoff within the retry budget.
+// Re-publishing is safe: each message carries its id, and JetStream drops
+// duplicates.
 func (s *Source) publishChunk(ctx context.Context, msgs []*nats.Msg) error {
-	todo := msgs
-	b := retry.WithMaxDuration(s.cfg.PublishRetry, retry.WithCappedDuration(5*time.Second, retry.NewExponential(100*time.Millisecond)))
-	return retry.Do(ctx, b, func(ctx context.Context) error {
-		futs := make([]jetstream.PubAckFuture, 0, len(todo))
-		var failed []*nats.Msg
-		for _, m := range todo {
-			f, err := s.pub.PublishMsgAsync(m)
-			if err != nil {
-				failed = append(failed, m)
-				continue
-			}
-			futs = append(futs, f)
+	b := publish.NewBatch(s.pub, publish.Options{Budget: s.cfg.PublishRetry, Kind: proto.KindRawPunch, Metrics: s.metrics, Log: s.log})
+	for _, m := range msgs {
+		if err := b.Add(ctx, m); err != nil {
+			return err
 		}
-		var lastErr error
-		for _, f := range futs {
-			select {
-			case <-f.Ok():
-				s.metrics.Published.WithLabelValues(proto.KindRawPunch).Inc()
-			case err := <-f.Err():
-				lastErr = err
-				failed = append(failed, f.Msg())
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if len(failed) == 0 {
-			return nil
-		}
-		s.log.Warn("re-publishing unacknowledged punches", "count", len(failed), "err", lastErr)
-		todo = failed
-		return retry.RetryableError(fmt.Errorf("%d punches not acknowledged: %v", len(failed), lastErr))
-	})
+	}
+	return b.Wait(ctx)
 }
 
 func (s *Source) loadCheckpoint(ctx context.Context, key string) (Checkpoint, error) {

@@ -164,7 +164,7 @@ func (r *Incremental) RunReported(ctx context.Context) (Stats, error) {
 			"duration", time.Since(start).Round(time.Millisecond))
 	}
 	if r.hb != nil {
-		publish.Heartbeat(ctx, r.hb, hb, r.deps.Metrics, r.log)
+		publish.Heartbeat(context.WithoutCancel(ctx), r.hb, hb, r.deps.Metrics, r.log)
 	}
 	return st, err
 }

@@ -6,9 +6,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/collector/internal/publish"
 	"github.com/punchflow/punchflow/services/collector/internal/zk"
 )
 
@@ -87,27 +86,9 @@ func (r *report) heartbeat(dev *Device, runID string) proto.Heartbeat {
 	return proto.NewHeartbeat(hb)
 }
 
-// publishHeartbeat publishes hb and waits (up to 5 s, or until ctx ends) for
-// its acknowledgement; a lost heartbeat is logged, never fatal. The last
-// heartbeat of a session is published under context.WithoutCancel, after
-// the device was let go, so that a replica that stops still reports it.
+// publishHeartbeat publishes hb (see publish.Heartbeat). The last heartbeat
+// of a session is published after the device was let go, so that a replica
+// that stops still reports it.
 func (f *Fleet) publishHeartbeat(ctx context.Context, hb proto.Heartbeat) {
-	data, err := proto.Encode(&hb)
-	if err != nil {
-		f.log.Error("encode heartbeat", "device", hb.Source, "err", err)
-		return
-	}
-	h := nats.Header{}
-	h.Set(proto.HeaderMsgID, hb.ID)
-	h.Set(proto.HeaderType, proto.KindHeartbeat)
-	h.Set(proto.HeaderSchemaVersion, proto.SchemaVersion)
-	h.Set(proto.HeaderCorrelationID, hb.RunID)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := f.pub.PublishMsg(pctx, &nats.Msg{Subject: hb.Subject(), Data: data, Header: h}); err != nil {
-		f.log.Warn("heartbeat not published", "device", hb.Source, "err", err)
-		f.metrics.Errors.WithLabelValues(proto.ErrorClassPublish).Inc()
-		return
-	}
-	f.metrics.Published.WithLabelValues(proto.KindHeartbeat).Inc()
+	publish.Heartbeat(ctx, f.pub, hb, f.metrics, f.log)
 }

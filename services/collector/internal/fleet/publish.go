@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-retry"
 
-	"github.com/punchflow/punchflow/platform/metrics"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/collector/internal/zk"
 )
@@ -106,116 +104,6 @@ func (p *punches) deadLetter(re *zk.RecordError, what string) proto.DeadLetter {
 		OriginalSubject: p.subject, SourceFile: "zk:" + p.dev.Serial + "/" + what, SourceLine: re.Index + 1,
 		FailedAt: time.Now().UTC(), MsgID: rawID(p.dev.Serial, re.Raw), CorrelationID: p.runID,
 	}
-}
-
-// batch publishes the punches of one session asynchronously, keeping at most
-// window unacknowledged, and re-publishes the failed ones until every one is
-// acknowledged or the retry budget is spent. Re-publishing is safe: every
-// message carries its id.
-type batch struct {
-	pub     Publisher
-	window  int
-	budget  time.Duration
-	log     *slog.Logger
-	metrics *metrics.Pipeline
-
-	pending []jetstream.PubAckFuture // oldest first
-	head    int
-	failed  []*nats.Msg
-	lastErr error
-	acked   int
-}
-
-// add publishes m, first waiting for the oldest acknowledgement when window
-// messages are outstanding.
-func (b *batch) add(ctx context.Context, m *nats.Msg) error {
-	for {
-		if len(b.pending)-b.head >= b.window {
-			if err := b.settleOldest(ctx); err != nil {
-				return err
-			}
-		}
-		f, err := b.pub.PublishMsgAsync(m)
-		switch {
-		case err == nil:
-			b.pending = append(b.pending, f)
-			return nil
-		case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
-			// The connection's window is full (other devices publish too):
-			// wait for one of ours, or briefly, and try again.
-			if len(b.pending) > b.head {
-				if err := b.settleOldest(ctx); err != nil {
-					return err
-				}
-				continue
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(10 * time.Millisecond):
-			}
-		default:
-			b.failed = append(b.failed, m)
-			b.lastErr = err
-			return nil
-		}
-	}
-}
-
-func (b *batch) settleOldest(ctx context.Context) error {
-	f := b.pending[b.head]
-	b.pending[b.head] = nil
-	b.head++
-	if b.head > 4096 && b.head*2 > len(b.pending) {
-		b.pending = append(b.pending[:0], b.pending[b.head:]...)
-		b.head = 0
-	}
-	select {
-	case <-f.Ok():
-		b.acked++
-		b.metrics.Published.WithLabelValues(proto.KindRawPunch).Inc()
-	case err := <-f.Err():
-		b.failed = append(b.failed, f.Msg())
-		b.lastErr = err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nil
-}
-
-// wait returns once every message added was acknowledged, re-publishing
-// failures with backoff within the retry budget.
-func (b *batch) wait(ctx context.Context) error {
-	for len(b.pending) > b.head {
-		if err := b.settleOldest(ctx); err != nil {
-			return err
-		}
-	}
-	b.pending, b.head = b.pending[:0], 0
-	if len(b.failed) == 0 {
-		return nil
-	}
-	bo := retry.WithMaxDuration(b.budget, retry.WithCappedDuration(5*time.Second, retry.WithJitterPercent(20, retry.NewExponential(100*time.Millisecond))))
-	return retry.Do(ctx, bo, func(ctx context.Context) error {
-		todo := b.failed
-		b.failed = nil
-		b.log.Warn("re-publishing unacknowledged punches", "count", len(todo), "err", b.lastErr)
-		for _, m := range todo {
-			if err := b.add(ctx, m); err != nil {
-				return err
-			}
-		}
-		for len(b.pending) > b.head {
-			if err := b.settleOldest(ctx); err != nil {
-				return err
-			}
-		}
-		b.pending, b.head = b.pending[:0], 0
-		if len(b.failed) > 0 {
-			return retry.RetryableError(fmt.Errorf("%w: %d punches not acknowledged: %v", errPublish, len(b.failed), b.lastErr))
-		}
-		return nil
-	})
 }
 
 // publishOne publishes one message and waits for its acknowledgement,

@@ -10,6 +10,7 @@ import (
 	"github.com/sethvargo/go-retry"
 
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/collector/internal/publish"
 	"github.com/punchflow/punchflow/services/collector/internal/zk"
 )
 
@@ -182,7 +183,8 @@ func (f *Fleet) publishNew(ctx context.Context, dev *Device, h *stateHandle, v *
 		log.Warn("checkpoint not continued", "reason", why, "checkpoint_count", cp.Count, "records", v.n())
 	}
 	f.metrics.Received.WithLabelValues("zk_record").Add(float64(v.n() - start))
-	b := &batch{pub: f.pub, window: f.cfg.PublishWindow, budget: f.cfg.PublishRetry, log: log, metrics: f.metrics}
+	b := publish.NewBatch(f.pub, publish.Options{Window: f.cfg.PublishWindow, Budget: f.cfg.PublishRetry,
+		Kind: proto.KindRawPunch, Metrics: f.metrics, Log: log})
 	deadLetter := func(re *zk.RecordError, what string) error {
 		if err := f.dlq.DeadLetter(ctx, pk.deadLetter(re, what), re.Raw); err != nil {
 			return fmt.Errorf("%w: dead-letter %s record %d of %s: %v", errPublish, what, re.Index, dev.Serial, err)
@@ -195,7 +197,7 @@ func (f *Fleet) publishNew(ctx context.Context, dev *Device, h *stateHandle, v *
 		if bad == nil {
 			m, err := pk.msg(rec)
 			if err == nil {
-				if err := b.add(ctx, m); err != nil {
+				if err := b.Add(ctx, m); err != nil {
 					return err
 				}
 				continue
@@ -211,10 +213,13 @@ func (f *Fleet) publishNew(ctx context.Context, dev *Device, h *stateHandle, v *
 			return err
 		}
 	}
-	if err := b.wait(ctx); err != nil {
+	if err := b.Wait(ctx); err != nil {
+		if errors.Is(err, publish.ErrNotAcknowledged) {
+			err = fmt.Errorf("%w: %w", errPublish, err)
+		}
 		return fmt.Errorf("publish punches of %s: %w", dev.Serial, err)
 	}
-	r.published += b.acked
+	r.published += b.Acked()
 	h.st.Checkpoint = v.checkpoint(cp)
 	return h.save(ctx, f.kv, f.cfg.Replica+"/"+r.runID)
 }

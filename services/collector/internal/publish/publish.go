@@ -236,10 +236,11 @@ type SyncPublisher interface {
 	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 }
 
-// Heartbeat stamps hb (NewHeartbeat), publishes it and waits up to 5 s for
-// its acknowledgement, even after ctx ended (a source's last heartbeat is
-// sent while it stops). A heartbeat that is lost is logged and counted,
-// never fatal.
+// Heartbeat stamps hb (NewHeartbeat), publishes it and waits up to 5 s, or
+// until ctx ends, for its acknowledgement. A caller whose last heartbeat must
+// go out while it stops passes context.WithoutCancel(ctx); one that must let
+// go promptly (a fleet replica losing a device's lease) passes its own ctx.
+// A heartbeat that is lost is logged and counted, never fatal.
 func Heartbeat(ctx context.Context, pub SyncPublisher, hb proto.Heartbeat, m *metrics.Pipeline, log *slog.Logger) {
 	hb = proto.NewHeartbeat(hb)
 	data, err := proto.Encode(&hb)
@@ -248,7 +249,7 @@ func Heartbeat(ctx context.Context, pub SyncPublisher, hb proto.Heartbeat, m *me
 		return
 	}
 	msg := &nats.Msg{Subject: hb.Subject(), Data: data, Header: Headers(hb.ID, proto.KindHeartbeat, hb.RunID, "")}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := pub.PublishMsg(pctx, msg); err != nil {
 		log.Warn("heartbeat not published", "source", hb.Source, "err", err)
