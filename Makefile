@@ -83,10 +83,13 @@ demo: build
 
 # Benchmarks of every module, printed as one table.
 bench:
-	@set -e; for m in $(MODULES); do \
-		(cd $$m && GOWORK=off $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...); \
-	done | tee $(BIN)/bench.txt 2>/dev/null || true
-	@cd tools && GOWORK=off $(GO) run ./cmd/benchtable < ../$(BIN)/bench.txt
+	@mkdir -p $(BIN); : > $(CURDIR)/$(BIN)/bench.txt; \
+	for m in $(MODULES); do \
+		echo "bench $$m"; \
+		(cd $$m && GOWORK=off $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./... \
+			>> $(CURDIR)/$(BIN)/bench.txt 2>&1) || { tail -40 $(BIN)/bench.txt; echo "FAIL: benchmarks of $$m"; exit 1; }; \
+	done
+	@cd tools && GOWORK=off $(GO) run ./cmd/benchtable < $(CURDIR)/$(BIN)/bench.txt
 
 tidy:
 	@for m in $(MODULES); do echo "tidy $$m"; (cd $$m && GOWORK=off $(GO) mod tidy -e) || exit 1; done
