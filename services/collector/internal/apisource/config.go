@@ -123,9 +123,13 @@ type Pagination struct {
 
 // Retry bounds the retries of one request. 429 and 5xx answers and network
 // errors are retried; a 429's Retry-After (seconds or an HTTP date) is
-// waited exactly, anything else backs off exponentially with jitter.
+// waited (plus a random fifth), anything else backs off exponentially with
+// jitter.
 type Retry struct {
-	// Attempts is the most retries of one request (default 8).
+	// Attempts is the most retries of one request after errors (default
+	// 8). Waits the server asked for with Retry-After do not count: only
+	// Budget bounds them, so parallel windows that share a rate-limited API
+	// cannot starve one another into failure.
 	Attempts int `yaml:"attempts"`
 	// Base and Max are the first and the longest backoff (defaults 200 ms
 	// and 30 s).

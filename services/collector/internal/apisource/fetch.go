@@ -81,19 +81,23 @@ func (s *Source) get(ctx context.Context, u string) ([]byte, http.Header, error)
 	r := s.cfg.Retry
 	var hint time.Duration // the server's Retry-After for the next wait
 	exp := retry.WithJitterPercent(20, retry.WithCappedDuration(r.Max, retry.NewExponential(r.Base)))
-	bo := retry.WithMaxDuration(r.Budget, retry.WithMaxRetries(uint64(r.Attempts), retry.BackoffFunc(func() (time.Duration, bool) {
-		d, stop := exp.Next()
-		if stop {
+	failures := 0 // retries not paced by a Retry-After
+	bo := retry.WithMaxDuration(r.Budget, retry.BackoffFunc(func() (time.Duration, bool) {
+		if hint > 0 {
+			// The server said when to come back: that is pacing, not a
+			// failure, so only the budget bounds it. Exactly Retry-After
+			// would send every waiting client back at the same instant, and
+			// the same ones would lose again: wait a little longer, by a
+			// random amount.
+			d := hint + rand.N(max(hint/5, r.Base))
+			hint = 0
+			return d, false
+		}
+		if failures++; failures > r.Attempts {
 			return 0, true
 		}
-		if hint > 0 {
-			// Exactly Retry-After would send every waiting client back at
-			// the same instant, and the same ones would lose again: wait a
-			// little longer, by a random amount.
-			d, hint = hint+rand.N(max(hint/5, r.Base)), 0
-		}
-		return d, false
-	})))
+		return exp.Next()
+	}))
 	var body []byte
 	var header http.Header
 	attempt := 0
