@@ -35,13 +35,19 @@ func NewTraceparent() string {
 // version 00 with lowercase hex ids that are not all zeros and two hex digits
 // of flags, as W3C Trace Context requires) starts a new trace.
 func ChildTraceparent(parent string) string {
-	parts := strings.Split(parent, "-")
-	if len(parts) != 4 || parts[0] != "00" || !traceHex(parts[1], 32) || !traceHex(parts[2], 16) || !lowerHex(parts[3], 2) {
+	// version(2) - trace id(32) - span id(16) - flags(2)
+	const size = 2 + 1 + 32 + 1 + 16 + 1 + 2
+	if len(parent) != size || parent[:3] != "00-" || parent[35] != '-' || parent[52] != '-' ||
+		!traceHex(parent[3:35], 32) || !traceHex(parent[36:52], 16) || !lowerHex(parent[53:], 2) {
 		return NewTraceparent()
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "00-" + parts[1] + "-" + hex.EncodeToString(b[:]) + "-" + parts[3]
+	var span [8]byte
+	_, _ = rand.Read(span[:])
+	var out [size]byte
+	copy(out[:36], parent[:36])
+	hex.Encode(out[36:52], span[:])
+	copy(out[52:], parent[52:])
+	return string(out[:])
 }
 
 // traceHex reports whether s is a valid trace or span id: n lowercase hex

@@ -8,6 +8,7 @@ package servicetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -77,6 +78,10 @@ func Start(t testing.TB, name string, run cli.RunFunc, args []string, getenv fun
 	return r
 }
 
+// ErrStillRunning is what Stop and Wait return when Run has not returned in
+// time.
+var ErrStillRunning = errors.New("still running")
+
 // Stop cancels the service and waits for Run to return; a second call
 // returns nil at once.
 func (r *Running) Stop(within time.Duration) error {
@@ -84,16 +89,32 @@ func (r *Running) Stop(within time.Duration) error {
 		return nil
 	}
 	r.cancel()
-	r.cancel = nil
+	return r.Wait(within)
+}
+
+// Wait waits for Run to return by itself (a one-shot run) or after Stop,
+// and returns its error; ErrStillRunning when it has not returned within.
+func (r *Running) Wait(within time.Duration) error {
+	if r.cancel == nil {
+		return nil
+	}
 	select {
 	case err := <-r.done:
+		r.exited()
 		if err != nil {
 			return fmt.Errorf("stopped with error: %w", err)
 		}
 		return nil
 	case <-time.After(within):
-		return fmt.Errorf("did not stop within %v", within)
+		return fmt.Errorf("%w after %v", ErrStillRunning, within)
 	}
+}
+
+// exited records that Run has returned: later calls of Stop and Wait return
+// nil at once.
+func (r *Running) exited() {
+	r.cancel()
+	r.cancel = nil
 }
 
 // WaitReady waits until /readyz answers 200, failing the test if the service
@@ -103,12 +124,7 @@ func (r *Running) WaitReady(t testing.TB, within time.Duration) {
 	deadline := time.Now().Add(within)
 	last := ""
 	for time.Now().Before(deadline) {
-		select {
-		case err := <-r.done:
-			r.cancel = nil
-			t.Fatalf("%s exited before it was ready: %v\n%s", r.Name, err, Tail(r.Logs.String(), 4000))
-		default:
-		}
+		r.CheckRunning(t)
 		code, body, err := r.Get("/readyz")
 		if err == nil && code == http.StatusOK {
 			return
@@ -117,6 +133,17 @@ func (r *Running) WaitReady(t testing.TB, within time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s not ready after %v: %s\n%s", r.Name, within, last, Tail(r.Logs.String(), 4000))
+}
+
+// CheckRunning fails the test at once if the service's Run has returned.
+func (r *Running) CheckRunning(t testing.TB) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.exited()
+		t.Fatalf("%s exited early: %v\n%s", r.Name, err, Tail(r.Logs.String(), 4000))
+	default:
+	}
 }
 
 // httpClient times out: a service's ops port accepts connections before it

@@ -40,9 +40,7 @@ type svc struct {
 	name string
 	run  cli.RunFunc
 	args []string
-	addr string
-	logs *servicetest.Buffer
-	done chan error
+	*servicetest.Running
 }
 
 func writeCSV(t *testing.T, dir, name string, rows [][]string) {
@@ -87,38 +85,20 @@ func TestPipelineEndToEnd(t *testing.T) {
 		{name: "loader", run: loader.Run, args: []string{"--sqlite-path", sqlitePath, "--postgres-url", pgURL, "--batch-rows", "500", "--batch-age", "50ms"}},
 		{name: "healthwatch", run: healthwatch.Run},
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	env := func(string) string { return "" }
 	for _, s := range services {
-		s.addr = servicetest.FreeAddr(t)
-		s.logs = &servicetest.Buffer{}
-		s.done = make(chan error, 1)
-		args := append(append([]string{"--http-addr", s.addr}, common...), s.args...)
-		go func() { s.done <- s.run(ctx, args, env, io.Discard, s.logs) }()
+		s.Running = servicetest.Start(t, s.name, s.run, append(append([]string(nil), common...), s.args...), env)
 	}
 	defer func() {
 		if t.Failed() {
 			for _, s := range services {
-				t.Logf("---- %s logs (last 4KB)\n%s", s.name, servicetest.Tail(s.logs.String(), 4096))
+				t.Logf("---- %s logs (last 4KB)\n%s", s.name, servicetest.Tail(s.Logs.String(), 4096))
 			}
 		}
 	}()
 	for _, s := range services {
-		servicetest.WaitFor(t, s.name+" /readyz", 30*time.Second, func() (bool, string) {
-			select {
-			case err := <-s.done:
-				t.Fatalf("%s exited early: %v\n%s", s.name, err, s.logs.String())
-			default:
-			}
-			resp, err := http.Get("http://" + s.addr + "/readyz")
-			if err != nil {
-				return false, err.Error()
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK, string(b)
-		})
+		s.WaitReady(t, 30*time.Second)
 	}
 
 	// 10,000 punches; the same file again under another name (skipped by its
@@ -286,7 +266,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		RecordsRejected  int    `json:"records_rejected_total"`
 	}
 	servicetest.WaitFor(t, "healthwatch to show the csv source", 30*time.Second, func() (bool, string) {
-		resp, err := http.Get("http://" + services[3].addr + "/api/sources")
+		resp, err := http.Get("http://" + services[3].Addr + "/api/sources")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -302,7 +282,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 
 	// Metrics are exported.
-	resp, err := http.Get("http://" + services[2].addr + "/metrics")
+	resp, err := http.Get("http://" + services[2].Addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,16 +292,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Errorf("loader /metrics lacks the pipeline series")
 	}
 
-	// Graceful stop: every Run returns nil.
-	cancel()
+	// Graceful stop, in pipeline order: every Run returns nil.
 	for _, s := range services {
-		select {
-		case err := <-s.done:
-			if err != nil {
-				t.Errorf("%s returned %v", s.name, err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("%s did not stop within 20s", s.name)
+		if err := s.Stop(20 * time.Second); err != nil {
+			t.Errorf("%s: %v", s.name, err)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/segmentio/encoding/json"
 
+	"github.com/punchflow/punchflow/platform/cli"
 	"github.com/punchflow/punchflow/platform/natstest"
 	"github.com/punchflow/punchflow/platform/servicetest"
 	collector "github.com/punchflow/punchflow/services/collector/app"
@@ -136,40 +136,30 @@ channels:
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	common := []string{"--nats-url", ns.ClientURL(), "--log-format", "json", "--shutdown-timeout", "5s"}
-	type proc struct {
-		name string
-		logs *servicetest.Buffer
-		done chan error
-	}
-	var procs []proc
+	var procs []*servicetest.Running
 	for _, s := range []struct {
 		name string
-		run  func(context.Context, []string, func(string) string, io.Writer, io.Writer) error
+		run  cli.RunFunc
 		args []string
 	}{
 		{"collector", collector.Run, []string{"--fleet", fleetFile, "--fleet-backoff-base", "100ms", "--fleet-backoff-max", "300ms",
 			"--fleet-breaker-failures", "1000", "--fleet-timeout", "500ms"}},
 		{"healthwatch", healthwatch.Run, []string{"--policy", policyFile, "--evaluate-every", "100ms"}},
 	} {
-		p := proc{name: s.name, logs: &servicetest.Buffer{}, done: make(chan error, 1)}
-		args := append(append([]string{"--http-addr", servicetest.FreeAddr(t)}, common...), s.args...)
-		go func() { p.done <- s.run(ctx, args, func(string) string { return "" }, io.Discard, p.logs) }()
-		procs = append(procs, p)
+		procs = append(procs, servicetest.Start(t, s.name, s.run, append(append([]string(nil), common...), s.args...), func(string) string { return "" }))
 	}
 	defer func() {
 		if t.Failed() {
 			for _, p := range procs {
-				t.Logf("---- %s logs (last 4KB)\n%s", p.name, servicetest.Tail(p.logs.String(), 4096))
+				t.Logf("---- %s logs (last 4KB)\n%s", p.Name, servicetest.Tail(p.Logs.String(), 4096))
 			}
 		}
 	}()
 
 	// The device is polled; no alert yet.
 	servicetest.WaitFor(t, "a successful device session", 30*time.Second, func() (bool, string) {
-		return strings.Contains(procs[0].logs.String(), `"SIM0001"`), "no session logged"
+		return strings.Contains(procs[0].Logs.String(), `"SIM0001"`), "no session logged"
 	})
 	time.Sleep(time.Second)
 	if raised, _, all := hooks.count("SIM0001"); raised != 0 {
@@ -197,15 +187,9 @@ channels:
 		t.Fatalf("disconnected notices: %d raised, %d resolved, want exactly one each; all events: %v", raised, resolved, all)
 	}
 
-	cancel()
 	for _, p := range procs {
-		select {
-		case err := <-p.done:
-			if err != nil {
-				t.Errorf("%s returned %v", p.name, err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("%s did not stop", p.name)
+		if err := p.Stop(20 * time.Second); err != nil {
+			t.Errorf("%s: %v", p.Name, err)
 		}
 	}
 }

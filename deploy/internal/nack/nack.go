@@ -12,7 +12,10 @@
 package nack
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,14 +30,22 @@ var controllerOnly = map[string]bool{
 	"nkey": true, "tls": true, "tlsFirst": true, "account": true, "jsDomain": true,
 }
 
+// spec reads one resource's spec, remembering which fields it read (so
+// that unread ones are errors) and every malformed value it met (so that a
+// conversion reads on and reports them all at the end, in done).
 type spec struct {
 	kind string
 	m    map[string]any
 	used map[string]bool
+	errs []error
 }
 
 func newSpec(kind string, m map[string]any) *spec {
 	return &spec{kind: kind, m: m, used: map[string]bool{}}
+}
+
+func (s *spec) fail(key, format string, args ...any) {
+	s.errs = append(s.errs, fmt.Errorf("%s spec.%s: %s", s.kind, key, fmt.Sprintf(format, args...)))
 }
 
 func (s *spec) str(key, def string) string {
@@ -45,22 +56,23 @@ func (s *spec) str(key, def string) string {
 	return def
 }
 
-func (s *spec) num(key string, def int64) (int64, error) {
+func (s *spec) num(key string, def int64) int64 {
 	s.used[key] = true
 	switch v := s.m[key].(type) {
 	case nil:
-		return def, nil
+		return def
 	case float64:
 		if v != float64(int64(v)) {
-			return 0, fmt.Errorf("%s spec.%s: %v is not a whole number", s.kind, key, v)
+			s.fail(key, "%v is not a whole number", v)
 		}
-		return int64(v), nil
+		return int64(v)
 	case int64:
-		return v, nil
+		return v
 	case int:
-		return int64(v), nil
+		return int64(v)
 	}
-	return 0, fmt.Errorf("%s spec.%s: %v is not a number", s.kind, key, s.m[key])
+	s.fail(key, "%v is not a number", s.m[key])
+	return 0
 }
 
 func (s *spec) flag(key string) bool {
@@ -81,16 +93,29 @@ func (s *spec) strings(key string) []string {
 	return out
 }
 
-func (s *spec) duration(key string) (time.Duration, error) {
-	v := s.str(key, "")
+func (s *spec) duration(key string) time.Duration {
+	return s.parseDuration(key, s.str(key, ""))
+}
+
+func (s *spec) parseDuration(key, v string) time.Duration {
 	if v == "" {
-		return 0, nil
+		return 0
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, fmt.Errorf("%s spec.%s: %w", s.kind, key, err)
+		s.fail(key, "%v", err)
 	}
-	return d, nil
+	return d
+}
+
+// enum reads a string field that names one of values (def when absent).
+func enum[T any](s *spec, key, def string, values map[string]T) T {
+	v := s.str(key, def)
+	t, ok := values[v]
+	if !ok {
+		s.errs = append(s.errs, fmt.Errorf("%s spec.%s %q is not one of %s", s.kind, key, v, strings.Join(slices.Sorted(maps.Keys(values)), ", ")))
+	}
+	return t
 }
 
 func (s *spec) metadata() map[string]string {
@@ -106,110 +131,66 @@ func (s *spec) metadata() map[string]string {
 	return out
 }
 
-// unused reports spec fields the conversion did not read.
-func (s *spec) unused() error {
+// done returns every malformed value met and the spec fields the
+// conversion did not read.
+func (s *spec) done() error {
 	var left []string
 	for k := range s.m {
 		if !s.used[k] && !controllerOnly[k] {
 			left = append(left, k)
 		}
 	}
-	if len(left) == 0 {
-		return nil
+	errs := s.errs
+	if len(left) > 0 {
+		sort.Strings(left)
+		errs = append(errs, fmt.Errorf("%s spec fields not supported by this conversion: %s", s.kind, strings.Join(left, ", ")))
 	}
-	sort.Strings(left)
-	return fmt.Errorf("%s spec fields not supported by this conversion: %s", s.kind, strings.Join(left, ", "))
+	return errors.Join(errs...)
 }
+
+var storages = map[string]jetstream.StorageType{"file": jetstream.FileStorage, "memory": jetstream.MemoryStorage}
 
 // Stream converts a Stream's spec.
 func Stream(m map[string]any) (jetstream.StreamConfig, error) {
 	s := newSpec("Stream", m)
-	var c jetstream.StreamConfig
-	var err error
-	c.Name = s.str("name", "")
-	c.Description = s.str("description", "")
-	c.Subjects = s.strings("subjects")
-	switch r := s.str("retention", "limits"); r {
-	case "limits":
-		c.Retention = jetstream.LimitsPolicy
-	case "interest":
-		c.Retention = jetstream.InterestPolicy
-	case "workqueue":
-		c.Retention = jetstream.WorkQueuePolicy
-	default:
-		return c, fmt.Errorf("Stream spec.retention %q", r)
+	c := jetstream.StreamConfig{
+		Name:        s.str("name", ""),
+		Description: s.str("description", ""),
+		Subjects:    s.strings("subjects"),
+		Retention: enum(s, "retention", "limits", map[string]jetstream.RetentionPolicy{
+			"limits": jetstream.LimitsPolicy, "interest": jetstream.InterestPolicy, "workqueue": jetstream.WorkQueuePolicy}),
+		Storage: enum(s, "storage", "memory", storages),
+		Discard: enum(s, "discard", "old", map[string]jetstream.DiscardPolicy{"old": jetstream.DiscardOld, "new": jetstream.DiscardNew}),
+		Compression: enum(s, "compression", "", map[string]jetstream.StoreCompression{
+			"": jetstream.NoCompression, "none": jetstream.NoCompression, "s2": jetstream.S2Compression}),
+		MaxConsumers:         int(s.num("maxConsumers", -1)),
+		MaxMsgs:              s.num("maxMsgs", -1),
+		MaxBytes:             s.num("maxBytes", -1),
+		MaxMsgsPerSubject:    s.num("maxMsgsPerSubject", 0),
+		MaxMsgSize:           int32(s.num("maxMsgSize", -1)),
+		Replicas:             int(s.num("replicas", 1)),
+		MaxAge:               s.duration("maxAge"),
+		Duplicates:           s.duration("duplicateWindow"),
+		DiscardNewPerSubject: s.flag("discardPerSubject"),
+		NoAck:                s.flag("noAck"),
+		Sealed:               s.flag("sealed"),
+		DenyDelete:           s.flag("denyDelete"),
+		DenyPurge:            s.flag("denyPurge"),
+		AllowRollup:          s.flag("allowRollup"),
+		AllowDirect:          s.flag("allowDirect"),
+		MirrorDirect:         s.flag("mirrorDirect"),
+		AllowMsgTTL:          s.flag("allowMsgTtl"),
+		Metadata:             s.metadata(),
 	}
-	switch st := s.str("storage", "memory"); st {
-	case "file":
-		c.Storage = jetstream.FileStorage
-	case "memory":
-		c.Storage = jetstream.MemoryStorage
-	default:
-		return c, fmt.Errorf("Stream spec.storage %q", st)
-	}
-	switch d := s.str("discard", "old"); d {
-	case "old":
-		c.Discard = jetstream.DiscardOld
-	case "new":
-		c.Discard = jetstream.DiscardNew
-	default:
-		return c, fmt.Errorf("Stream spec.discard %q", d)
-	}
-	switch comp := s.str("compression", ""); comp {
-	case "", "none":
-		c.Compression = jetstream.NoCompression
-	case "s2":
-		c.Compression = jetstream.S2Compression
-	default:
-		return c, fmt.Errorf("Stream spec.compression %q", comp)
-	}
-	var n int64
-	if n, err = s.num("maxConsumers", -1); err != nil {
-		return c, err
-	}
-	c.MaxConsumers = int(n)
-	if c.MaxMsgs, err = s.num("maxMsgs", -1); err != nil {
-		return c, err
-	}
-	if c.MaxBytes, err = s.num("maxBytes", -1); err != nil {
-		return c, err
-	}
-	if c.MaxMsgsPerSubject, err = s.num("maxMsgsPerSubject", 0); err != nil {
-		return c, err
-	}
-	if n, err = s.num("maxMsgSize", -1); err != nil {
-		return c, err
-	}
-	c.MaxMsgSize = int32(n)
-	if n, err = s.num("replicas", 1); err != nil {
-		return c, err
-	}
-	c.Replicas = int(n)
-	if c.MaxAge, err = s.duration("maxAge"); err != nil {
-		return c, err
-	}
-	if c.Duplicates, err = s.duration("duplicateWindow"); err != nil {
-		return c, err
-	}
-	c.DiscardNewPerSubject = s.flag("discardPerSubject")
-	c.NoAck = s.flag("noAck")
-	c.Sealed = s.flag("sealed")
-	c.DenyDelete = s.flag("denyDelete")
-	c.DenyPurge = s.flag("denyPurge")
-	c.AllowRollup = s.flag("allowRollup")
-	c.AllowDirect = s.flag("allowDirect")
-	c.MirrorDirect = s.flag("mirrorDirect")
-	c.AllowMsgTTL = s.flag("allowMsgTtl")
-	c.Metadata = s.metadata()
 	if m, ok := s.m["mirror"].(map[string]any); ok {
 		s.used["mirror"] = true
 		src, err := source(m)
 		if err != nil {
-			return c, err
+			s.errs = append(s.errs, err)
 		}
 		c.Mirror = src
 	}
-	return c, s.unused()
+	return c, s.done()
 }
 
 // source converts a mirror: the stream's name and, across accounts or
@@ -221,149 +202,74 @@ func source(m map[string]any) (*jetstream.StreamSource, error) {
 	if api != "" || deliver != "" {
 		src.External = &jetstream.ExternalStream{APIPrefix: api, DeliverPrefix: deliver}
 	}
-	return src, s.unused()
+	return src, s.done()
 }
 
 // Consumer converts a Consumer's spec and returns the stream it belongs to.
 func Consumer(m map[string]any) (string, jetstream.ConsumerConfig, error) {
 	s := newSpec("Consumer", m)
-	var c jetstream.ConsumerConfig
-	var err error
 	stream := s.str("streamName", "")
-	c.Durable = s.str("durableName", "")
-	c.Description = s.str("description", "")
-	switch p := s.str("deliverPolicy", "all"); p {
-	case "all":
-		c.DeliverPolicy = jetstream.DeliverAllPolicy
-	case "last":
-		c.DeliverPolicy = jetstream.DeliverLastPolicy
-	case "new":
-		c.DeliverPolicy = jetstream.DeliverNewPolicy
-	case "lastPerSubject":
-		c.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
-	case "byStartSequence":
-		c.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		n, err := s.num("optStartSeq", 0)
-		if err != nil {
-			return stream, c, err
-		}
-		c.OptStartSeq = uint64(n)
-	case "byStartTime":
-		c.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+	c := jetstream.ConsumerConfig{
+		Durable:     s.str("durableName", ""),
+		Description: s.str("description", ""),
+		DeliverPolicy: enum(s, "deliverPolicy", "all", map[string]jetstream.DeliverPolicy{
+			"all": jetstream.DeliverAllPolicy, "last": jetstream.DeliverLastPolicy, "new": jetstream.DeliverNewPolicy,
+			"lastPerSubject": jetstream.DeliverLastPerSubjectPolicy, "byStartSequence": jetstream.DeliverByStartSequencePolicy,
+			"byStartTime": jetstream.DeliverByStartTimePolicy}),
+		AckPolicy: enum(s, "ackPolicy", "none", map[string]jetstream.AckPolicy{
+			"none": jetstream.AckNonePolicy, "all": jetstream.AckAllPolicy, "explicit": jetstream.AckExplicitPolicy}),
+		ReplayPolicy: enum(s, "replayPolicy", "instant", map[string]jetstream.ReplayPolicy{
+			"instant": jetstream.ReplayInstantPolicy, "original": jetstream.ReplayOriginalPolicy}),
+		AckWait:            s.duration("ackWait"),
+		MaxDeliver:         int(s.num("maxDeliver", 0)),
+		MaxAckPending:      int(s.num("maxAckPending", 0)),
+		MaxWaiting:         int(s.num("maxWaiting", 0)),
+		MaxRequestBatch:    int(s.num("maxRequestBatch", 0)),
+		MaxRequestMaxBytes: int(s.num("maxRequestMaxBytes", 0)),
+		MaxRequestExpires:  s.duration("maxRequestExpires"),
+		InactiveThreshold:  s.duration("inactiveThreshold"),
+		Replicas:           int(s.num("replicas", 0)),
+		FilterSubject:      s.str("filterSubject", ""),
+		FilterSubjects:     s.strings("filterSubjects"),
+		HeadersOnly:        s.flag("headersOnly"),
+		MemoryStorage:      s.flag("memStorage"),
+		Metadata:           s.metadata(),
+	}
+	switch c.DeliverPolicy {
+	case jetstream.DeliverByStartSequencePolicy:
+		c.OptStartSeq = uint64(s.num("optStartSeq", 0))
+	case jetstream.DeliverByStartTimePolicy:
 		t, err := time.Parse(time.RFC3339, s.str("optStartTime", ""))
 		if err != nil {
-			return stream, c, fmt.Errorf("Consumer spec.optStartTime: %w", err)
+			s.fail("optStartTime", "%v", err)
 		}
 		c.OptStartTime = &t
-	default:
-		return stream, c, fmt.Errorf("Consumer spec.deliverPolicy %q", p)
 	}
-	switch p := s.str("ackPolicy", "none"); p {
-	case "none":
-		c.AckPolicy = jetstream.AckNonePolicy
-	case "all":
-		c.AckPolicy = jetstream.AckAllPolicy
-	case "explicit":
-		c.AckPolicy = jetstream.AckExplicitPolicy
-	default:
-		return stream, c, fmt.Errorf("Consumer spec.ackPolicy %q", p)
-	}
-	switch p := s.str("replayPolicy", "instant"); p {
-	case "instant":
-		c.ReplayPolicy = jetstream.ReplayInstantPolicy
-	case "original":
-		c.ReplayPolicy = jetstream.ReplayOriginalPolicy
-	default:
-		return stream, c, fmt.Errorf("Consumer spec.replayPolicy %q", p)
-	}
-	if c.AckWait, err = s.duration("ackWait"); err != nil {
-		return stream, c, err
-	}
-	var n int64
-	if n, err = s.num("maxDeliver", 0); err != nil {
-		return stream, c, err
-	}
-	c.MaxDeliver = int(n)
-	if n, err = s.num("maxAckPending", 0); err != nil {
-		return stream, c, err
-	}
-	c.MaxAckPending = int(n)
-	if n, err = s.num("maxWaiting", 0); err != nil {
-		return stream, c, err
-	}
-	c.MaxWaiting = int(n)
-	if n, err = s.num("maxRequestBatch", 0); err != nil {
-		return stream, c, err
-	}
-	c.MaxRequestBatch = int(n)
-	if n, err = s.num("maxRequestMaxBytes", 0); err != nil {
-		return stream, c, err
-	}
-	c.MaxRequestMaxBytes = int(n)
-	if c.MaxRequestExpires, err = s.duration("maxRequestExpires"); err != nil {
-		return stream, c, err
-	}
-	if c.InactiveThreshold, err = s.duration("inactiveThreshold"); err != nil {
-		return stream, c, err
-	}
-	if n, err = s.num("replicas", 0); err != nil {
-		return stream, c, err
-	}
-	c.Replicas = int(n)
 	for _, b := range s.strings("backoff") {
-		d, err := time.ParseDuration(b)
-		if err != nil {
-			return stream, c, fmt.Errorf("Consumer spec.backoff: %w", err)
-		}
-		c.BackOff = append(c.BackOff, d)
+		c.BackOff = append(c.BackOff, s.parseDuration("backoff", b))
 	}
-	c.FilterSubject = s.str("filterSubject", "")
-	c.FilterSubjects = s.strings("filterSubjects")
-	c.HeadersOnly = s.flag("headersOnly")
-	c.MemoryStorage = s.flag("memStorage")
-	c.Metadata = s.metadata()
 	for _, push := range []string{"deliverSubject", "deliverGroup", "flowControl", "heartbeatInterval", "rateLimitBps"} {
 		if _, set := m[push]; set {
-			return stream, c, fmt.Errorf("Consumer spec.%s: push consumers are not supported by this conversion", push)
+			s.used[push] = true
+			s.fail(push, "push consumers are not supported by this conversion")
 		}
 	}
-	return stream, c, s.unused()
+	return stream, c, s.done()
 }
 
 // KeyValue converts a KeyValue's spec.
 func KeyValue(m map[string]any) (jetstream.KeyValueConfig, error) {
 	s := newSpec("KeyValue", m)
-	var c jetstream.KeyValueConfig
-	var err error
-	c.Bucket = s.str("bucket", "")
-	c.Description = s.str("description", "")
-	var n int64
-	if n, err = s.num("maxValueSize", 0); err != nil {
-		return c, err
+	c := jetstream.KeyValueConfig{
+		Bucket:       s.str("bucket", ""),
+		Description:  s.str("description", ""),
+		MaxValueSize: int32(s.num("maxValueSize", 0)),
+		History:      uint8(s.num("history", 0)),
+		TTL:          s.duration("ttl"),
+		MaxBytes:     s.num("maxBytes", 0),
+		Storage:      enum(s, "storage", "file", storages),
+		Replicas:     int(s.num("replicas", 1)),
+		Compression:  s.flag("compression"),
 	}
-	c.MaxValueSize = int32(n)
-	if n, err = s.num("history", 0); err != nil {
-		return c, err
-	}
-	c.History = uint8(n)
-	if c.TTL, err = s.duration("ttl"); err != nil {
-		return c, err
-	}
-	if c.MaxBytes, err = s.num("maxBytes", 0); err != nil {
-		return c, err
-	}
-	switch st := s.str("storage", "file"); st {
-	case "file":
-		c.Storage = jetstream.FileStorage
-	case "memory":
-		c.Storage = jetstream.MemoryStorage
-	default:
-		return c, fmt.Errorf("KeyValue spec.storage %q", st)
-	}
-	if n, err = s.num("replicas", 1); err != nil {
-		return c, err
-	}
-	c.Replicas = int(n)
-	c.Compression = s.flag("compression")
-	return c, s.unused()
+	return c, s.done()
 }

@@ -169,13 +169,8 @@ func TestOnceBothSources(t *testing.T) {
 	}
 	devs := []*zksim.Device{startSim(t, zksim.Config{Seed: 54, Records: 40}), startSim(t, zksim.Config{Seed: 55, Records: 60})}
 	r := startCollector(t, "once", "--nats-url", ns.ClientURL(), "--js-memory", "--once", "--csv-dir", dir, "--csv-settle", "0s", "--fleet", writeFleet(t, devs, ""))
-	select {
-	case <-r.done:
-		if r.err != nil {
-			t.Fatalf("Run: %v\n%s", r.err, r.logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("collector --once did not exit")
+	if err := r.Wait(30 * time.Second); err != nil {
+		t.Fatalf("collector --once: %v\n%s", err, r.Logs.String())
 	}
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,35 +16,18 @@ import (
 )
 
 // replica is one collector started through Run.
-type replica struct {
-	name   string
-	addr   string
-	logs   *servicetest.Buffer
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run returned, with err set
-	err    error
-}
+type replica struct{ *servicetest.Running }
 
 // startCollector runs the collector with args (plus --http-addr and quiet
-// JSON logs) until the test ends or stop is called.
+// JSON logs) until the test ends or it is stopped. When the test fails, its
+// cleanup prints the end of the collector's log.
 func startCollector(t *testing.T, name string, args ...string) *replica {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &replica{name: name, addr: servicetest.FreeAddr(t), logs: &servicetest.Buffer{}, cancel: cancel, done: make(chan struct{})}
-	args = append([]string{"--http-addr", r.addr, "--log-format", "json", "--shutdown-timeout", "3s"}, args...)
-	go func() {
-		defer close(r.done)
-		r.err = Run(ctx, args, func(string) string { return "" }, io.Discard, r.logs)
-	}()
+	args = append([]string{"--log-format", "json", "--shutdown-timeout", "3s"}, args...)
+	r := &replica{servicetest.Start(t, name, Run, args, func(string) string { return "" })}
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-r.done:
-		case <-time.After(15 * time.Second):
-			t.Errorf("collector %s did not stop", name)
-		}
 		if t.Failed() {
-			t.Logf("---- %s logs (last 6 KB)\n%s", name, servicetest.Tail(r.logs.String(), 6<<10))
+			t.Logf("---- %s logs (last 6 KB)\n%s", name, servicetest.Tail(r.Logs.String(), 6<<10))
 		}
 	})
 	return r
@@ -55,23 +36,7 @@ func startCollector(t *testing.T, name string, args ...string) *replica {
 // waitReady waits for /readyz of r.
 func (r *replica) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-r.done:
-			t.Fatalf("collector %s exited early: %v\n%s", r.name, r.err, r.logs.String())
-		default:
-		}
-		resp, err := http.Get("http://" + r.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("collector %s not ready after 30 s", r.name)
+	r.WaitReady(t, 30*time.Second)
 }
 
 // writeFleet writes a fleet file for the simulated devices and returns its

@@ -152,7 +152,7 @@ func TestADMSEndpointAndLiveSources(t *testing.T) {
 	if stranger.Stats().Refused == 0 || stranger.Stats().Acked != 0 {
 		t.Fatalf("unknown device %+v", stranger.Stats())
 	}
-	resp, err := http.Get("http://" + r.addr + "/api/adms/devices")
+	resp, err := http.Get("http://" + r.Addr + "/api/adms/devices")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestADMSEndpointAndLiveSources(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&views); err != nil || len(views) != 1 || views[0]["serial"] != "PUSH01" {
 		t.Fatalf("admin API %v %v", views, err)
 	}
-	metrics, err := http.Get("http://" + r.addr + "/metrics")
+	metrics, err := http.Get("http://" + r.Addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

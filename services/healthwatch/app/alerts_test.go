@@ -127,7 +127,7 @@ channels:
 	})
 
 	servicetest.WaitFor(t, "every device online", 15*time.Second, func() (bool, string) {
-		devs, err := deviceStates(t, b.addr)
+		devs, err := deviceStates(t, b.Addr)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -214,10 +214,10 @@ channels:
 	// that made them.
 	var sent string
 	for _, r := range []*replica{a, b} {
-		_, m := get(t, "http://"+r.addr+"/metrics")
+		_, m := get(t, "http://"+r.Addr+"/metrics")
 		for _, line := range strings.Split(m, "\n") {
 			if strings.HasPrefix(line, "punchflow_healthwatch_notifications_sent_total") || strings.HasPrefix(line, "punchflow_healthwatch_transitions_total") {
-				sent += r.name + " " + line + "\n"
+				sent += r.Name + " " + line + "\n"
 			}
 		}
 	}
@@ -236,7 +236,7 @@ channels:
 	if got := hooks.events(); len(got) != 2 {
 		t.Errorf("after a restart the webhook got %v", got[2:])
 	}
-	devs, err := deviceStates(t, a.addr)
+	devs, err := deviceStates(t, a.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ channels:
 		}
 	}
 	servicetest.WaitFor(t, "the devices gauge", 5*time.Second, func() (bool, string) {
-		_, m := get(t, "http://"+a.addr+"/metrics")
+		_, m := get(t, "http://"+a.Addr+"/metrics")
 		return strings.Contains(m, `punchflow_healthwatch_devices{state="online"} 3`), ""
 	})
 }

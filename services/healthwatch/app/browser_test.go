@@ -167,7 +167,7 @@ channels:
 	r := startReplica(t, "replica", ns, "--policy", policyFile, "--evaluate-every", "100ms", "--stream-health-per-subject", perSubject, "--page-refresh", "30s")
 
 	servicetest.WaitFor(t, "every simulated device in its final state", 30*time.Second, func() (bool, string) {
-		got, err := deviceStates(t, r.addr)
+		got, err := deviceStates(t, r.Addr)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -179,7 +179,7 @@ channels:
 		return len(got) == len(fleet), fmt.Sprintf("%d devices", len(got))
 	})
 
-	url := "http://" + r.addr + "/"
+	url := "http://" + r.Addr + "/"
 	dom := string(headless(t, bin, "--window-size=1400,2000", "--virtual-time-budget=10000", "--dump-dom", url))
 
 	// Every device, in its state, with two timelines.

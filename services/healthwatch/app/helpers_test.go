@@ -33,57 +33,29 @@ import (
 )
 
 // replica is one healthwatch started through Run.
-type replica struct {
-	name   string
-	addr   string
-	logs   *servicetest.Buffer
-	cancel context.CancelFunc
-	done   chan error
-}
+type replica struct{ *servicetest.Running }
 
 // startReplica runs healthwatch with args against ns and waits for /readyz.
+// When the test fails, its cleanup prints the end of the replica's log.
 func startReplica(t testing.TB, name string, ns *server.Server, args ...string) *replica {
 	t.Helper()
-	r := &replica{name: name, addr: servicetest.FreeAddr(t), logs: &servicetest.Buffer{}, done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	all := append([]string{"--http-addr", r.addr, "--nats-url", ns.ClientURL(), "--log-format", "json", "--log-level", "debug",
+	all := append([]string{"--nats-url", ns.ClientURL(), "--log-format", "json", "--log-level", "debug",
 		"--shutdown-timeout", "5s", "--js-memory"}, args...)
-	go func() { r.done <- Run(ctx, all, func(string) string { return "" }, io.Discard, r.logs) }()
+	r := &replica{servicetest.Start(t, name, Run, all, func(string) string { return "" })}
 	t.Cleanup(func() {
-		r.stop(t)
 		if t.Failed() {
-			t.Logf("---- %s logs (last 6KB)\n%s", r.name, servicetest.Tail(r.logs.String(), 6<<10))
+			t.Logf("---- %s logs (last 6KB)\n%s", name, servicetest.Tail(r.Logs.String(), 6<<10))
 		}
 	})
-	servicetest.WaitFor(t, name+" /readyz", 30*time.Second, func() (bool, string) {
-		select {
-		case err := <-r.done:
-			r.done <- err
-			t.Fatalf("%s exited early: %v\n%s", name, err, r.logs.String())
-		default:
-		}
-		code, body := get(t, "http://"+r.addr+"/readyz")
-		return code == http.StatusOK, body
-	})
+	r.WaitReady(t, 30*time.Second)
 	return r
 }
 
 // stop cancels the replica and checks that Run returned cleanly.
 func (r *replica) stop(t testing.TB) {
 	t.Helper()
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	r.cancel = nil
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("%s: Run returned %v", r.name, err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Errorf("%s did not stop within 20s", r.name)
+	if err := r.Stop(20 * time.Second); err != nil {
+		t.Errorf("%s: %v", r.Name, err)
 	}
 }
 

@@ -96,14 +96,14 @@ channels:
 		f.publish("OTHER", "hq", base.Add(time.Duration(i)*time.Second), good)
 	}
 	servicetest.WaitFor(t, "heartbeats folded while a channel fails", 10*time.Second, func() (bool, string) {
-		devs, err := deviceStates(t, r.addr)
+		devs, err := deviceStates(t, r.Addr)
 		if err != nil {
 			return false, err.Error()
 		}
 		return devs["OTHER"].Heartbeats == 5 && devs["FULL1"].State == health.StorageFull, fmt.Sprintf("%+v", devs["OTHER"].Heartbeats)
 	})
 	servicetest.WaitFor(t, "the webhook failure to be counted", 10*time.Second, func() (bool, string) {
-		_, m := get(t, "http://"+r.addr+"/metrics")
+		_, m := get(t, "http://"+r.Addr+"/metrics")
 		return strings.Contains(m, `punchflow_healthwatch_notifications_failed_total{channel="hooks",reason="gave_up"}`) &&
 			strings.Contains(m, `punchflow_healthwatch_notification_retries_total{channel="hooks"}`), ""
 	})

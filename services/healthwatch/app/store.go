@@ -178,23 +178,18 @@ var errConflict = errors.New("too many concurrent updates")
 // transitions fn computes are exactly those of the write that won. fn must
 // be pure: it may run several times. It returns the record written (or the
 // current one when fn changed nothing) and whether a write happened.
+//
+// The first attempt starts from the watched cache, without a read: a write
+// from a stale copy fails its compare-and-swap and is redone from a read,
+// and a decision to write nothing is only taken from a fresh read.
 func (s *store) update(ctx context.Context, key string, fn func(prev *record) (record, bool)) (record, bool, error) {
+	fromCache := true
 	for range 8 {
-		var prev *record
-		var rev uint64
-		e, err := s.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return record{}, false, fmt.Errorf("read state %s: %w", key, err)
-		default:
-			var r record
-			if err := json.Unmarshal(e.Value(), &r); err != nil {
-				return record{}, false, fmt.Errorf("state %s is not readable: %w", key, err)
-			}
-			prev, rev = &r, e.Revision()
-			s.remember(key, r, rev)
+		prev, rev, cached, err := s.current(ctx, key, fromCache)
+		if err != nil {
+			return record{}, false, err
 		}
+		fromCache = false
 		var in *record
 		if prev != nil {
 			c := prev.clone()
@@ -202,6 +197,9 @@ func (s *store) update(ctx context.Context, key string, fn func(prev *record) (r
 		}
 		next, changed := fn(in)
 		if !changed {
+			if cached {
+				continue // confirm from a fresh read
+			}
 			if prev == nil {
 				return record{}, false, nil
 			}
@@ -226,4 +224,32 @@ func (s *store) update(ctx context.Context, key string, fn func(prev *record) (r
 		}
 	}
 	return record{}, false, fmt.Errorf("state %s: %w", key, errConflict)
+}
+
+// current returns the record of key and its revision (nil when there is
+// none): from the cache when fromCache is set and it holds the key (cached
+// is then true), else read from the bucket.
+func (s *store) current(ctx context.Context, key string, fromCache bool) (prev *record, rev uint64, cached bool, err error) {
+	if fromCache {
+		s.mu.RLock()
+		c, ok := s.recs[key]
+		s.mu.RUnlock()
+		if ok {
+			r := c.rec.clone()
+			return &r, c.rev, true, nil
+		}
+	}
+	e, err := s.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, 0, false, nil
+	case err != nil:
+		return nil, 0, false, fmt.Errorf("read state %s: %w", key, err)
+	}
+	var r record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return nil, 0, false, fmt.Errorf("state %s is not readable: %w", key, err)
+	}
+	s.remember(key, r, e.Revision())
+	return &r, e.Revision(), false, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,103 +30,41 @@ import (
 	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
 
-// logBuffer collects a service's logs for a failing test.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // loader is one Run of the service in this process.
-type loader struct {
-	addr   string
-	logs   *logBuffer
-	cancel context.CancelFunc
-	done   chan error
-}
+type loader struct{ *servicetest.Running }
 
 // start runs the loader with args against natsURL and waits until it is
 // ready. The test's cleanup stops it and checks it stopped cleanly.
 func start(t *testing.T, natsURL string, args ...string) *loader {
 	t.Helper()
 	l := launch(t, natsURL, args...)
-	l.waitReady(t, 30*time.Second)
+	l.WaitReady(t, 30*time.Second)
 	return l
 }
 
-// launch runs the loader without waiting for it.
+// launch runs the loader without waiting for it. When the test fails, its
+// cleanup prints the end of the loader's log.
 func launch(t *testing.T, natsURL string, args ...string) *loader {
 	t.Helper()
-	l := &loader{addr: servicetest.FreeAddr(t), logs: &logBuffer{}, done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	all := append([]string{"--http-addr", l.addr, "--nats-url", natsURL, "--log-format", "json", "--log-level", "debug",
+	all := append([]string{"--nats-url", natsURL, "--log-format", "json", "--log-level", "debug",
 		"--shutdown-timeout", "10s"}, args...)
-	go func() { l.done <- Run(ctx, all, func(string) string { return "" }, io.Discard, l.logs) }()
+	l := &loader{servicetest.Start(t, "loader", Run, all, func(string) string { return "" })}
 	t.Cleanup(func() {
-		l.stop(t)
 		if t.Failed() {
-			t.Logf("loader logs (last 6KB):\n%s", servicetest.Tail(l.logs.String(), 6<<10))
+			t.Logf("loader logs (last 6KB):\n%s", servicetest.Tail(l.Logs.String(), 6<<10))
 		}
 	})
 	return l
 }
 
-func (l *loader) waitReady(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	servicetest.WaitFor(t, "loader ready", timeout, func() (bool, string) {
-		l.checkRunning(t)
-		code, body := l.ready()
-		return code == http.StatusOK, body
-	})
-}
-
-// checkRunning fails the test if the loader has returned.
-func (l *loader) checkRunning(t *testing.T) {
-	t.Helper()
-	select {
-	case err := <-l.done:
-		l.done <- err
-		t.Fatalf("loader exited early: %v\n%s", err, l.logs.String())
-	default:
-	}
-}
-
-func (l *loader) stop(t *testing.T) {
-	t.Helper()
-	l.cancel()
-	select {
-	case err := <-l.done:
-		if err != nil {
-			t.Errorf("loader returned %v", err)
-		}
-		l.done <- nil
-	case <-time.After(20 * time.Second):
-		t.Errorf("loader did not stop within 20s")
-	}
-}
-
-// ready returns /readyz's status code and body.
+// ready returns /readyz's status code and body (0 and the error when it
+// does not answer).
 func (l *loader) ready() (int, string) {
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + l.addr + "/readyz")
+	code, body, err := l.Get("/readyz")
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return code, body
 }
 
 // stream is the test's own connection to JetStream.
@@ -517,20 +454,20 @@ func TestStartDuringOutage(t *testing.T) {
 	outage.begin(t)
 	l := launch(t, ns.ClientURL(), "--postgres-url", pgURL, "--sqlite-path", "", "--batch-age", "20ms")
 	time.Sleep(2 * time.Second)
-	l.checkRunning(t)
+	l.CheckRunning(t)
 	if code, body := l.ready(); code != http.StatusServiceUnavailable || !strings.Contains(body, "sinks: not open yet") {
 		t.Errorf("/readyz while its database refuses connections = %d %q, want 503 naming the sinks", code, body)
 	}
-	if resp, err := http.Get("http://" + l.addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+	if resp, err := http.Get("http://" + l.Addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz while waiting for the database: %v %v, want 200", resp, err)
 	} else {
 		resp.Body.Close()
 	}
-	if !strings.Contains(l.logs.String(), "database not available yet, retrying") {
-		t.Errorf("no retry logged:\n%s", servicetest.Tail(l.logs.String(), 2000))
+	if !strings.Contains(l.Logs.String(), "database not available yet, retrying") {
+		t.Errorf("no retry logged:\n%s", servicetest.Tail(l.Logs.String(), 2000))
 	}
 	outage.end(t)
-	l.waitReady(t, 30*time.Second)
+	l.WaitReady(t, 30*time.Second)
 	s := connect(t, ns.ClientURL())
 	g := synth.New(synth.Config{Users: 10})
 	var msgs []message

@@ -184,7 +184,7 @@ func loadDataset(t *testing.T) {
 			key := daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
 			// The CLEAN sequence only breaks ties between versions of one
 			// raw punch, and every raw punch has one version here.
-			punches[key] = append(punches[key], sinktest.PunchOf(e, 0))
+			punches[key] = append(punches[key], daily.PunchOf(e, 0))
 			if k%(events/records) == 0 {
 				r := g.Record("orders", k/(events/records))
 				add(proto.CleanRecordSubject(r.Source), r.ID, &r)

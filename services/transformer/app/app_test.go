@@ -235,7 +235,7 @@ func TestRosterKV(t *testing.T) {
 	if ev := latest(tries + 2); ev.PersonID != "" || !slices.Contains(ev.Flags, "unknown_user") {
 		t.Errorf("after delete: %+v", ev)
 	}
-	if !strings.Contains(tr.logs.String(), "hq.broken") {
+	if !strings.Contains(tr.Logs.String(), "hq.broken") {
 		t.Errorf("the broken entry was not reported in the logs")
 	}
 

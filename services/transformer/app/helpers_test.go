@@ -3,12 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,76 +18,36 @@ import (
 )
 
 // running is a transformer started through Run.
-type running struct {
-	addr   string
-	out    *servicetest.Buffer
-	logs   *servicetest.Buffer
-	cancel context.CancelFunc
-	done   chan error
-}
+type running struct{ *servicetest.Running }
 
 // start runs the transformer with args against ns and waits for /readyz.
 // The test's cleanup stops it and checks that Run returned nil.
 func start(t testing.TB, ns *server.Server, args ...string) *running {
 	t.Helper()
-	r := &running{addr: servicetest.FreeAddr(t), out: &servicetest.Buffer{}, logs: &servicetest.Buffer{}, done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	all := append([]string{"--nats-url", ns.ClientURL(), "--http-addr", r.addr, "--log-format", "json", "--js-memory", "--shutdown-timeout", "10s"}, args...)
-	go func() { r.done <- Run(ctx, all, func(string) string { return "" }, r.out, r.logs) }()
-	servicetest.WaitFor(t, "transformer /readyz", 30*time.Second, func() (bool, string) {
-		select {
-		case err := <-r.done:
-			t.Fatalf("transformer stopped: %v\n%s", err, r.logs.String())
-		default:
-		}
-		resp, err := http.Get("http://" + r.addr + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, string(b)
-	})
-	t.Cleanup(func() { r.stop(t) })
-	return r
+	all := append([]string{"--nats-url", ns.ClientURL(), "--log-format", "json", "--js-memory", "--shutdown-timeout", "10s"}, args...)
+	r := servicetest.Start(t, "transformer", Run, all, func(string) string { return "" })
+	r.WaitReady(t, 30*time.Second)
+	return &running{r}
 }
 
 // stop cancels the transformer and checks that it drained cleanly. It may
 // be called more than once.
 func (r *running) stop(t testing.TB) {
 	t.Helper()
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	r.cancel = nil
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("Run returned %v\n%s", err, r.logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("Run did not return within 30s of cancellation")
+	if err := r.Stop(30 * time.Second); err != nil {
+		t.Errorf("%v\n%s", err, r.Logs.String())
 	}
 }
 
-// metric reads one series from /metrics ("name" or `name{label="v"}`).
+// metric reads one series from /metrics ("name" or `name{label="v"}`): 0
+// when the series is absent, -1 when /metrics does not answer.
 func (r *running) metric(t testing.TB, series string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + r.addr + "/metrics")
+	m, err := r.Metrics()
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	return 0
+	return m[series]
 }
 
 func connect(t testing.TB, ns *server.Server) jetstream.JetStream {

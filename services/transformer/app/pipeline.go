@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -72,10 +73,38 @@ func newPipeline(rt *service.Runtime, rs *rules.Rules, ros *rosters, cfg Config)
 // encoding allocates its buffer once.
 const eventBufSize = 1280
 
+// outMsg is an outgoing clean message with room for its header values. Its
+// buffers are reused once JetStream has answered the publish (nats.go keeps
+// the message until then, to retry it), so that a steady stream of punches
+// does not allocate a buffer, a header map and a message each.
+type outMsg struct {
+	nats.Msg
+	vals [5]string
+}
+
+var outPool = sync.Pool{New: func() any {
+	return &outMsg{Msg: nats.Msg{Header: make(nats.Header, 5), Data: make([]byte, 0, eventBufSize)}}
+}}
+
+// maxPooledBuf keeps a rare huge record's buffer out of the pool.
+const maxPooledBuf = 64 << 10
+
+// release returns m to the pool; m must not be used afterwards.
+func (m *outMsg) release() {
+	if cap(m.Data) > maxPooledBuf {
+		return
+	}
+	h, data := m.Header, m.Data[:0]
+	clear(h)
+	*m = outMsg{Msg: nats.Msg{Header: h, Data: data}}
+	outPool.Put(m)
+}
+
 // inflight is a message whose outcome is known (err) or awaits the
 // acknowledgement of its clean message (ack).
 type inflight struct {
 	msg   jetstream.Msg
+	out   *outMsg // released once ack has resolved
 	ack   jetstream.PubAckFuture
 	err   error
 	kind  string
@@ -123,16 +152,16 @@ func (p *pipeline) handle(msg jetstream.Msg) inflight {
 	if err != nil {
 		return inflight{msg: msg, err: err}
 	}
-	fut, err := p.rt.JS.PublishMsgAsync(out)
+	fut, err := p.rt.JS.PublishMsgAsync(&out.Msg)
 	if err != nil {
 		return inflight{msg: msg, err: fault.NewTransient(fmt.Errorf("publish %s: %w", out.Subject, err))}
 	}
-	return inflight{msg: msg, ack: fut, kind: kind, flags: flags}
+	return inflight{msg: msg, out: out, ack: fut, kind: kind, flags: flags}
 }
 
 // transform is decode → rules → encode. Every error it returns is permanent:
 // the input is invalid or breaks the rules.
-func (p *pipeline) transform(msg jetstream.Msg) (*nats.Msg, string, []string, error) {
+func (p *pipeline) transform(msg jetstream.Msg) (*outMsg, string, []string, error) {
 	lin := proto.Lineage{RawSubject: msg.Subject(), CorrelationID: msg.Headers().Get(proto.HeaderCorrelationID)}
 	if meta, err := msg.Metadata(); err == nil {
 		lin.RawStream, lin.RawSequence = meta.Stream, meta.Sequence.Stream
@@ -140,50 +169,51 @@ func (p *pipeline) transform(msg jetstream.Msg) (*nats.Msg, string, []string, er
 	var (
 		subject, id, kind string
 		flags             []string
-		data              []byte
-		err               error
+		clean             proto.Message
 	)
 	if strings.HasPrefix(msg.Subject(), proto.PrefixRaw+".record.") {
 		p.receivedRecord.Inc()
-		rec, derr := proto.DecodeRawRecord(msg.Data())
-		if derr != nil {
-			return nil, "", nil, fault.NewPermanent(proto.ReasonDecode, derr)
+		rec, err := proto.DecodeRawRecord(msg.Data())
+		if err != nil {
+			return nil, "", nil, fault.NewPermanent(proto.ReasonDecode, err)
 		}
-		out, aerr := p.rules.ApplyRecord(rec, lin)
-		if aerr != nil {
-			return nil, "", nil, fault.NewPermanent(proto.ReasonInvalid, aerr)
+		cr, err := p.rules.ApplyRecord(rec, lin)
+		if err != nil {
+			return nil, "", nil, fault.NewPermanent(proto.ReasonInvalid, err)
 		}
-		out.ProcessedAt = time.Now().UTC()
-		data, err = proto.AppendEncode(make([]byte, 0, len(rec.Payload)+768), &out)
-		subject, id, kind = proto.CleanRecordSubject(out.Source), out.ID, proto.KindCleanRecord
+		cr.ProcessedAt = time.Now().UTC()
+		subject, id, kind, clean = proto.CleanRecordSubject(cr.Source), cr.ID, proto.KindCleanRecord, &cr
 	} else {
 		p.receivedPunch.Inc()
-		punch, derr := proto.DecodeRawPunch(msg.Data())
-		if derr != nil {
-			return nil, "", nil, fault.NewPermanent(proto.ReasonDecode, derr)
+		punch, err := proto.DecodeRawPunch(msg.Data())
+		if err != nil {
+			return nil, "", nil, fault.NewPermanent(proto.ReasonDecode, err)
 		}
-		ev, aerr := p.rules.Apply(punch, p.rosters.Load(), lin)
-		if aerr != nil {
-			return nil, "", nil, fault.NewPermanent(proto.ReasonInvalid, aerr)
+		ev, err := p.rules.Apply(punch, p.rosters.Load(), lin)
+		if err != nil {
+			return nil, "", nil, fault.NewPermanent(proto.ReasonInvalid, err)
 		}
 		ev.ProcessedAt = time.Now().UTC()
-		data, err = proto.AppendEncode(make([]byte, 0, eventBufSize), &ev)
-		subject, id, kind, flags = proto.CleanAttendanceSubject(ev.Site), ev.ID, proto.KindAttendanceEvent, ev.Flags
+		subject, id, kind, flags, clean = proto.CleanAttendanceSubject(ev.Site), ev.ID, proto.KindAttendanceEvent, ev.Flags, &ev
 	}
-	if err != nil {
+	out := outPool.Get().(*outMsg)
+	var err error
+	if out.Data, err = proto.AppendEncode(out.Data, clean); err != nil {
+		out.release()
 		return nil, "", nil, fault.NewPermanent(proto.ReasonInvalid, err)
 	}
 	// One backing array for the header values instead of one slice each.
-	vals := [5]string{id, kind, proto.SchemaVersion, proto.ChildTraceparent(msg.Headers().Get(proto.HeaderTraceparent)), lin.CorrelationID}
-	h := make(nats.Header, 5)
-	h[proto.HeaderMsgID] = vals[0:1:1]
-	h[proto.HeaderType] = vals[1:2:2]
-	h[proto.HeaderSchemaVersion] = vals[2:3:3]
-	h[proto.HeaderTraceparent] = vals[3:4:4]
+	out.vals = [5]string{id, kind, proto.SchemaVersion, proto.ChildTraceparent(msg.Headers().Get(proto.HeaderTraceparent)), lin.CorrelationID}
+	h := out.Header
+	h[proto.HeaderMsgID] = out.vals[0:1:1]
+	h[proto.HeaderType] = out.vals[1:2:2]
+	h[proto.HeaderSchemaVersion] = out.vals[2:3:3]
+	h[proto.HeaderTraceparent] = out.vals[3:4:4]
 	if lin.CorrelationID != "" {
-		h[proto.HeaderCorrelationID] = vals[4:5:5]
+		h[proto.HeaderCorrelationID] = out.vals[4:5:5]
 	}
-	return &nats.Msg{Subject: subject, Data: data, Header: h}, kind, flags, nil
+	out.Subject = subject
+	return out, kind, flags, nil
 }
 
 // settleLoop waits for each publish's acknowledgement and settles the input
@@ -205,6 +235,7 @@ func (p *pipeline) settleLoop(pending <-chan inflight) {
 			case perr := <-in.ack.Err():
 				err = fault.NewTransient(fmt.Errorf("publish clean message: %w", perr))
 			}
+			in.out.release()
 		}
 		var serr error
 		if err == nil {

@@ -120,7 +120,10 @@ func startKVRoster(ctx context.Context, js jetstream.JetStream, bucket string, i
 	if err != nil {
 		return nil, fmt.Errorf("roster bucket %s: %w", bucket, err)
 	}
-	w, err := kv.WatchAll(ctx)
+	// The watcher lives as long as the worker that run returns, which stops
+	// it: tied to ctx, it would close when the service is told to stop, and
+	// the worker could see it closed before its own context is cancelled.
+	w, err := kv.WatchAll(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("watch roster bucket %s: %w", bucket, err)
 	}

@@ -2,62 +2,35 @@ package csvsource
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/encoding/json"
 
-	"github.com/punchflow/punchflow/platform/dispose"
-	"github.com/punchflow/punchflow/platform/metrics"
-	"github.com/punchflow/punchflow/platform/natstest"
-	"github.com/punchflow/punchflow/platform/topology"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/collector/internal/jstest"
 )
 
+// harness is a CSV source on an embedded JetStream (jstest).
 type harness struct {
-	js  jetstream.JetStream
-	kv  jetstream.KeyValue
+	*jstest.Env
 	dir string
 	src *Source
 }
 
 func newHarness(t *testing.T, chunk int) *harness {
 	t.Helper()
-	ns := natstest.Run(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	var topo topology.Config
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	topo.RegisterFlags(fs)
-	ctx := context.Background()
-	if err := topology.Ensure(ctx, js, topo); err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, topo.CheckpointBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := metrics.NewPipeline(prometheus.NewRegistry(), "collector")
+	env := jstest.Start(t, false)
 	dir := t.TempDir()
-	src, err := New(Config{Name: "drop", Dir: dir, ChunkLines: chunk, Defaults: Defaults{Site: "hq"}}, js, dispose.New(js, proto.StageCollect, 0, m, log), kv, m, log)
+	src, err := New(Config{Name: "drop", Dir: dir, ChunkLines: chunk, Defaults: Defaults{Site: "hq"}}, env.JS, env.DLQ, env.KV, env.Metrics, env.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{js: js, kv: kv, dir: dir, src: src}
+	return &harness{Env: env, dir: dir, src: src}
 }
 
 func (h *harness) write(t *testing.T, name string, lines ...string) string {
@@ -72,25 +45,7 @@ func (h *harness) write(t *testing.T, name string, lines ...string) string {
 // streamMsgs reads every message of a stream.
 func (h *harness) streamMsgs(t *testing.T, stream string) []jetstream.Msg {
 	t.Helper()
-	c, err := h.js.OrderedConsumer(context.Background(), stream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []jetstream.Msg
-	for {
-		b, err := c.FetchNoWait(500)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range b.Messages() {
-			out = append(out, m)
-			n++
-		}
-		if n == 0 {
-			return out
-		}
-	}
+	return h.Msgs(t, stream, "")
 }
 
 func punchLines(n int) []string {
@@ -157,7 +112,7 @@ func TestRunOnceResumesFromCheckpoint(t *testing.T) {
 	}
 	// A previous run published lines 2..31 (the first 30 punches) and crashed.
 	cp, _ := json.Marshal(Checkpoint{File: "big.csv", SHA256: sum, LinesDone: 31, Published: 30})
-	if _, err := h.kv.Put(context.Background(), "csv.drop."+sum[:32], cp); err != nil {
+	if _, err := h.KV.Put(context.Background(), "csv.drop."+sum[:32], cp); err != nil {
 		t.Fatal(err)
 	}
 	res, err := h.src.RunOnce(context.Background(), "run-2")
@@ -172,7 +127,7 @@ func TestRunOnceResumesFromCheckpoint(t *testing.T) {
 	if len(raw) != 20 || first.UserID != "0030" {
 		t.Fatalf("RAW has %d, first user %s; want 20 starting at 0030", len(raw), first.UserID)
 	}
-	e, err := h.kv.Get(context.Background(), "csv.drop."+sum[:32])
+	e, err := h.KV.Get(context.Background(), "csv.drop."+sum[:32])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,18 @@ type Punch struct {
 	LateMinutes       int
 	EarlyLeaveMinutes int
 	OvertimeMinutes   int
+	// RulesVersion is the rules version the punch was processed under. Only
+	// Summarize and Extend read it.
+	RulesVersion string
+}
+
+// PunchOf is what a summary reads of a clean event loaded from CLEAN
+// sequence cleanSeq.
+func PunchOf(e proto.AttendanceEvent, cleanSeq int64) Punch {
+	return Punch{RawID: e.Lineage.RawID, CleanSeq: cleanSeq, PersonID: e.PersonID,
+		OccurredAt: e.OccurredAt.UTC(), TimeZone: e.TimeZone, Direction: e.Direction,
+		Shift: e.Shift, LateMinutes: e.LateMinutes, EarlyLeaveMinutes: e.EarlyLeaveMinutes,
+		OvertimeMinutes: e.OvertimeMinutes, RulesVersion: e.RulesVersion}
 }
 
 // Day is one daily_attendance row.
@@ -212,74 +224,138 @@ func (c *Calculator) Zone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
+// State is a day's summary together with what it takes to extend it with
+// later punches without reading the earlier ones again (Extend).
+type State struct {
+	Day
+	// Worked is the exact worked time; Day.WorkedMinutes is its whole
+	// minutes.
+	Worked time.Duration
+	// LastKept is the instant of the last kept punch, from which the next
+	// punch's debounce is measured; Last the latest instant of any punch,
+	// kept or ignored as a double punch.
+	LastKept, Last time.Time
+	// OpenSince is when the open work interval started; zero when none is
+	// open.
+	OpenSince time.Time
+	// RulesVersion is the rules version of every punch of the day, or ""
+	// when they differ (a rules change or a replay under new rules).
+	RulesVersion string
+}
+
 // Day summarizes the punches of day k. punches is not modified. The only
 // error is a first-in punch whose time zone does not load, since that
 // decides the late minutes.
 func (c *Calculator) Day(k Key, punches []Punch) (Day, error) {
-	d := Day{Key: k}
+	s, err := c.Summarize(k, punches)
+	return s.Day, err
+}
+
+// Summarize is Day with the state Extend needs. punches must be every
+// punch of day k; it is not modified.
+func (c *Calculator) Summarize(k Key, punches []Punch) (State, error) {
+	s := State{Day: Day{Key: k}}
+	if len(punches) > 0 {
+		s.RulesVersion = punches[0].RulesVersion
+		for _, p := range punches[1:] {
+			if p.RulesVersion != s.RulesVersion {
+				s.RulesVersion = ""
+				break
+			}
+		}
+	}
 	ps := latestVersions(punches)
+	sortPunches(ps)
+	if err := c.fold(&s, ps); err != nil {
+		return State{}, err
+	}
+	return s, nil
+}
+
+// Extend returns s extended with punches, the day's punches that s does not
+// hold yet, when the result is certain to equal Summarize over all of the
+// day's punches: every new punch sorts after every punch s holds, and all
+// share s's rules version (so that none is another version of a punch s
+// holds). Otherwise it returns false, and the caller must Summarize from
+// every punch of the day. punches is not modified.
+func (c *Calculator) Extend(s State, punches []Punch) (State, bool, error) {
+	if s.RulesVersion == "" {
+		return State{}, false, nil
+	}
+	for _, p := range punches {
+		if p.RulesVersion != s.RulesVersion || !p.OccurredAt.After(s.Last) {
+			return State{}, false, nil
+		}
+	}
+	ps := slices.Clone(punches)
+	sortPunches(ps)
+	if err := c.fold(&s, ps); err != nil {
+		return State{}, false, err
+	}
+	return s, true, nil
+}
+
+// sortPunches sorts by instant, then raw id (rule 2).
+func sortPunches(ps []Punch) {
 	slices.SortFunc(ps, func(a, b Punch) int {
 		return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), strings.Compare(a.RawID, b.RawID))
 	})
-	var (
-		last    time.Time
-		open    time.Time
-		isOpen  bool
-		worked  time.Duration
-		firstIn *Punch
-		lastOut *Punch
-	)
+}
+
+// fold applies rules 3 to 7 to ps, sorted, on top of s.
+func (c *Calculator) fold(s *State, ps []Punch) error {
 	for i := range ps {
 		p := &ps[i]
-		if d.PunchCount > 0 && p.OccurredAt.Sub(last) < c.rules.Debounce {
-			d.DoublePunches++
+		if p.OccurredAt.After(s.Last) {
+			s.Last = p.OccurredAt
+		}
+		if s.PunchCount > 0 && p.OccurredAt.Sub(s.LastKept) < c.rules.Debounce {
+			s.DoublePunches++
 			continue
 		}
-		if d.PunchCount == 0 {
-			d.TimeZone = p.TimeZone
+		if s.PunchCount == 0 {
+			s.TimeZone = p.TimeZone
 		}
-		d.PunchCount++
-		last = p.OccurredAt
+		s.PunchCount++
+		s.LastKept = p.OccurredAt
 		if p.PersonID != "" {
-			d.PersonID = p.PersonID
+			s.PersonID = p.PersonID
 		}
 		switch p.Direction {
 		case proto.DirectionIn, proto.DirectionBreakIn:
-			if !isOpen {
-				open, isOpen = p.OccurredAt, true
+			if s.OpenSince.IsZero() {
+				s.OpenSince = p.OccurredAt
 			}
 		case proto.DirectionOut, proto.DirectionBreakOut:
-			if isOpen {
-				worked += p.OccurredAt.Sub(open)
-				isOpen = false
+			if !s.OpenSince.IsZero() {
+				s.Worked += p.OccurredAt.Sub(s.OpenSince)
+				s.OpenSince = time.Time{}
 			}
 		}
 		switch p.Direction {
 		case proto.DirectionIn:
-			if firstIn == nil {
-				firstIn = p
-				d.FirstIn = p.OccurredAt
+			if s.FirstIn.IsZero() {
+				s.FirstIn = p.OccurredAt
+				if p.Shift != "" {
+					s.Shift, s.LateMinutes = p.Shift, p.LateMinutes
+				} else {
+					late, err := c.late(s.Key, p)
+					if err != nil {
+						return fmt.Errorf("day %s/%s/%s: %w", s.Site, s.UserID, s.WorkDate, err)
+					}
+					s.LateMinutes = late
+				}
 			}
 		case proto.DirectionOut:
-			d.LastOut = p.OccurredAt
-			lastOut = p
+			s.LastOut = p.OccurredAt
+			s.EarlyLeaveMinutes, s.OvertimeMinutes = 0, 0
+			if p.Shift != "" {
+				s.EarlyLeaveMinutes, s.OvertimeMinutes = p.EarlyLeaveMinutes, p.OvertimeMinutes
+			}
 		}
 	}
-	d.WorkedMinutes = int(worked / time.Minute)
-	switch {
-	case firstIn != nil && firstIn.Shift != "":
-		d.Shift, d.LateMinutes = firstIn.Shift, firstIn.LateMinutes
-	case firstIn != nil:
-		late, err := c.late(k, firstIn)
-		if err != nil {
-			return Day{}, fmt.Errorf("day %s/%s/%s: %w", k.Site, k.UserID, k.WorkDate, err)
-		}
-		d.LateMinutes = late
-	}
-	if lastOut != nil && lastOut.Shift != "" {
-		d.EarlyLeaveMinutes, d.OvertimeMinutes = lastOut.EarlyLeaveMinutes, lastOut.OvertimeMinutes
-	}
-	return d, nil
+	s.WorkedMinutes = int(s.Worked / time.Minute)
+	return nil
 }
 
 func (c *Calculator) late(k Key, firstIn *Punch) (int, error) {

@@ -2,6 +2,8 @@ package daily
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +327,76 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (Rules{Debounce: -time.Second, LateGrace: -time.Second}).Validate(); err == nil {
 		t.Error("negative durations accepted")
+	}
+}
+
+// TestExtendEqualsSummarize splits random days into a first part, summarized,
+// and the rest, added with Extend: whenever Extend accepts, the result must
+// equal Summarize over every punch; it must accept whenever the rest comes
+// strictly later under the same rules version; and it must refuse a punch
+// that is not later, or of another rules version.
+func TestExtendEqualsSummarize(t *testing.T) {
+	dirs := []string{proto.DirectionIn, proto.DirectionOut, proto.DirectionBreakOut, proto.DirectionBreakIn, proto.DirectionUnknown}
+	rules := DefaultRules()
+	rules.LateGrace = 2 * time.Minute
+	c := New(rules)
+	rng := rand.New(rand.NewPCG(1, 2))
+	accepted, refused := 0, 0
+	for trial := range 3000 {
+		n := 1 + rng.IntN(9)
+		ps := make([]Punch, n)
+		for i := range ps {
+			// Minutes apart or seconds apart (double punches), some at
+			// the same instant.
+			p := punch(fmt.Sprintf("%d-%d", trial, i), at(0, 0).Add(time.Duration(rng.IntN(600))*time.Minute/10), dirs[rng.IntN(len(dirs))])
+			p.RulesVersion = "v1"
+			if rng.IntN(10) == 0 {
+				p.RulesVersion = "v2"
+			}
+			if rng.IntN(3) == 0 {
+				p.PersonID = fmt.Sprint("person-", rng.IntN(3))
+			}
+			if rng.IntN(4) == 0 {
+				p.Shift, p.LateMinutes, p.EarlyLeaveMinutes, p.OvertimeMinutes = "day", rng.IntN(30), rng.IntN(30), rng.IntN(30)
+			}
+			ps[i] = p
+		}
+		cut := rng.IntN(n + 1)
+		if rng.IntN(2) == 0 {
+			// The common case: the rest comes later.
+			slices.SortFunc(ps, func(a, b Punch) int { return a.OccurredAt.Compare(b.OccurredAt) })
+		}
+		want, err := c.Summarize(key, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := c.Summarize(key, ps[:cut])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := c.Extend(first, ps[cut:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := first.RulesVersion != ""
+		for _, p := range ps[cut:] {
+			later = later && p.RulesVersion == first.RulesVersion && p.OccurredAt.After(first.Last)
+		}
+		if cut == 0 {
+			later = false // nothing to extend: an empty state has no version
+		}
+		switch {
+		case ok != later:
+			t.Fatalf("trial %d: Extend accepted = %v, want %v\nfirst %+v\nrest %+v", trial, ok, later, first, ps[cut:])
+		case ok && !cmp.Equal(want, got):
+			t.Fatalf("trial %d: Extend differs from Summarize (-summarize +extend):\n%s", trial, cmp.Diff(want, got))
+		case ok:
+			accepted++
+		default:
+			refused++
+		}
+	}
+	if accepted < 500 || refused < 500 {
+		t.Errorf("accepted %d and refused %d splits; the generator should exercise both", accepted, refused)
 	}
 }

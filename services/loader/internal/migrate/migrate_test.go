@@ -100,6 +100,11 @@ var logical = []struct {
 	{"daily_attendance", "double_punches", "integer", "INTEGER", "int(11)", false},
 	{"daily_attendance", "batch_id", "text", "TEXT", "varchar(128)", false},
 	{"daily_attendance", "updated_at", "timestamp with time zone", "TEXT", "datetime(6)", false},
+	{"daily_attendance", "worked_us", "bigint", "INTEGER", "bigint(20)", true},
+	{"daily_attendance", "last_kept_at", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"daily_attendance", "last_at", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"daily_attendance", "open_since", "timestamp with time zone", "TEXT", "datetime(6)", true},
+	{"daily_attendance", "rules_version", "text", "TEXT", "varchar(128)", true},
 	{"business_records", "id", "character varying(64)", "TEXT", "varchar(64)", false},
 	{"business_records", "rules_version", "text", "TEXT", "varchar(128)", false},
 	{"business_records", "source", "text", "TEXT", "varchar(128)", false},
@@ -122,7 +127,7 @@ var logical = []struct {
 const tables = `('attendance_events', 'load_batches', 'daily_attendance', 'business_records')`
 
 // latest is the version the embedded migrations lead to.
-const latest = 2
+const latest = 3
 
 var (
 	indexes = []string{

@@ -1,30 +1,18 @@
 package mysql
 
 import (
-	"math"
 	"time"
 
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
-// eventColumns are the columns a batch writes to attendance_events;
-// loaded_at takes the statement's time from its default.
-var eventColumns = []string{
-	"id", "rules_version", "site", "device_serial", "user_id", "person_id",
-	"occurred_at", "device_time", "time_zone", "direction", "state", "verify_mode",
-	"work_date", "flags",
-	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
-	"run_id", "correlation_id", "batch_id",
-	"department", "roster_version", "shift", "shift_start", "shift_end", "rounded_at",
-	"late_minutes", "early_leave_minutes", "overtime_minutes", "clock_offset_ms",
-}
-
-// recordColumns are the columns a batch writes to business_records.
-var recordColumns = []string{
-	"id", "rules_version", "source", "natural_key", "occurred_at", "fields", "payload",
-	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
-	"run_id", "correlation_id", "batch_id",
-}
+// eventColumns and recordColumns are the columns a batch writes (see
+// sink.EventColumns); loaded_at takes the statement's time from its
+// default.
+var (
+	eventColumns  = sink.EventColumns
+	recordColumns = sink.RecordColumns
+)
 
 // Row values are string, []byte (JSON text), int64, time.Time (UTC) or nil
 // (NULL), which both methods know how to send.
@@ -49,22 +37,9 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 		if _, err := time.Parse(time.DateOnly, e.WorkDate); err != nil {
 			return nil, sink.Refused("event", e.ID, "work_date %q is not a date as YYYY-MM-DD", e.WorkDate)
 		}
-		flags, err := sink.JoinFlags(e.Flags)
+		v, err := sink.CheckEvent(e)
 		if err != nil {
-			return nil, sink.Refused("event", e.ID, "%v", err)
-		}
-		rawSeq, err := sink.Seq(e.Lineage.RawSequence)
-		if err != nil {
-			return nil, sink.Refused("event", e.ID, "lineage.raw_sequence: %v", err)
-		}
-		cleanSeq, err := sink.Seq(e.Seq)
-		if err != nil {
-			return nil, sink.Refused("event", e.ID, "clean sequence: %v", err)
-		}
-		for _, v := range []int{e.State, e.VerifyMode, e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes} {
-			if v < math.MinInt32 || v > math.MaxInt32 {
-				return nil, sink.Refused("event", e.ID, "%d (state, verify mode or minutes) does not fit in an INT", v)
-			}
+			return nil, err
 		}
 		var instants [3]any
 		for i, t := range []*time.Time{e.ShiftStart, e.ShiftEnd, e.RoundedAt} {
@@ -77,15 +52,11 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 			}
 			instants[i] = u
 		}
-		var personID any
-		if e.PersonID != "" {
-			personID = e.PersonID
-		}
 		rows[i] = []any{
-			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, personID,
+			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, v.PersonID,
 			at, e.DeviceTime, e.TimeZone, e.Direction, int64(e.State), int64(e.VerifyMode),
-			e.WorkDate, flags,
-			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, rawSeq, cleanSeq,
+			e.WorkDate, v.Flags,
+			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, v.RawSeq, v.CleanSeq,
 			e.Lineage.RunID, e.Lineage.CorrelationID, b.ID,
 			e.Department, e.RosterVersion, e.Shift, instants[0], instants[1], instants[2],
 			int64(e.LateMinutes), int64(e.EarlyLeaveMinutes), int64(e.OvertimeMinutes), e.ClockOffsetMS,
@@ -109,21 +80,13 @@ func encodeRecords(b *sink.Batch) ([][]any, error) {
 			}
 			occurred = at
 		}
-		fields, err := r.FieldsJSON()
+		v, err := sink.CheckRecord(r)
 		if err != nil {
-			return nil, sink.Refused("record", r.ID, "%v", err)
-		}
-		rawSeq, err := sink.Seq(r.Lineage.RawSequence)
-		if err != nil {
-			return nil, sink.Refused("record", r.ID, "lineage.raw_sequence: %v", err)
-		}
-		cleanSeq, err := sink.Seq(r.Seq)
-		if err != nil {
-			return nil, sink.Refused("record", r.ID, "clean sequence: %v", err)
+			return nil, err
 		}
 		rows[i] = []any{
-			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, fields, []byte(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, rawSeq, cleanSeq,
+			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, v.Fields, []byte(r.Payload),
+			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
 			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID,
 		}
 	}

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 )
 
 func TestClassify(t *testing.T) {
@@ -20,51 +19,28 @@ func TestClassify(t *testing.T) {
 		copy(e.SQLState[:], state)
 		return fmt.Errorf("insert into attendance_events: %w", e)
 	}
-	tests := []struct {
-		name string
-		err  error
-		want fault.Class
-	}{
-		{"data too long", my(1406, "22001"), fault.Permanent},
-		{"out of range", my(1264, "22003"), fault.Permanent},
-		{"incorrect datetime", my(1292, "22007"), fault.Permanent},
-		{"incorrect string value", my(1366, "HY000"), fault.Permanent},
-		{"not null", my(1048, "23000"), fault.Permanent},
-		{"duplicate key", my(1062, "23000"), fault.Permanent},
-		{"check constraint (MariaDB)", my(4025, "23000"), fault.Permanent},
-		{"check constraint (MySQL)", my(3819, "HY000"), fault.Permanent},
-		{"invalid JSON (MySQL)", my(3140, "22032"), fault.Permanent},
-		{"deadlock", my(1213, "40001"), fault.Transient},
-		{"lock wait timeout", my(1205, "HY000"), fault.Transient},
-		{"connection killed", my(1927, "70100"), fault.Transient},
-		{"query interrupted", my(1317, "70100"), fault.Transient},
-		{"access denied", my(1045, "28000"), fault.Transient},
-		{"account locked", my(4151, "HY000"), fault.Transient},
-		{"too many connections", my(1040, "08004"), fault.Transient},
-		{"server shutdown", my(1053, "08S01"), fault.Transient},
-		{"bad connection", fmt.Errorf("exec: %w", driver.ErrBadConn), fault.Transient},
-		{"invalid connection", mysql.ErrInvalidConn, fault.Transient},
-		{"deadline", context.DeadlineExceeded, fault.Transient},
-		{"already permanent", fault.NewPermanent(proto.ReasonRejectedBySink, errors.New("bad flag")), fault.Permanent},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := classify(tt.err)
-			got, reason := fault.Classify(err)
-			if got != tt.want {
-				t.Errorf("class = %v, want %v", got, tt.want)
-			}
-			if got == fault.Permanent && reason != proto.ReasonRejectedBySink {
-				t.Errorf("reason = %q, want %q", reason, proto.ReasonRejectedBySink)
-			}
-			if !errors.Is(err, tt.err) {
-				t.Errorf("classified error does not wrap the original")
-			}
-		})
-	}
-	if classify(nil) != nil {
-		t.Error("classify(nil) != nil")
-	}
+	sinktest.CheckClassify(t, classify, []sinktest.ClassifyCase{
+		{Name: "data too long", Err: my(1406, "22001"), Want: fault.Permanent},
+		{Name: "out of range", Err: my(1264, "22003"), Want: fault.Permanent},
+		{Name: "incorrect datetime", Err: my(1292, "22007"), Want: fault.Permanent},
+		{Name: "incorrect string value", Err: my(1366, "HY000"), Want: fault.Permanent},
+		{Name: "not null", Err: my(1048, "23000"), Want: fault.Permanent},
+		{Name: "duplicate key", Err: my(1062, "23000"), Want: fault.Permanent},
+		{Name: "check constraint (MariaDB)", Err: my(4025, "23000"), Want: fault.Permanent},
+		{Name: "check constraint (MySQL)", Err: my(3819, "HY000"), Want: fault.Permanent},
+		{Name: "invalid JSON (MySQL)", Err: my(3140, "22032"), Want: fault.Permanent},
+		{Name: "deadlock", Err: my(1213, "40001"), Want: fault.Transient},
+		{Name: "lock wait timeout", Err: my(1205, "HY000"), Want: fault.Transient},
+		{Name: "connection killed", Err: my(1927, "70100"), Want: fault.Transient},
+		{Name: "query interrupted", Err: my(1317, "70100"), Want: fault.Transient},
+		{Name: "access denied", Err: my(1045, "28000"), Want: fault.Transient},
+		{Name: "account locked", Err: my(4151, "HY000"), Want: fault.Transient},
+		{Name: "too many connections", Err: my(1040, "08004"), Want: fault.Transient},
+		{Name: "server shutdown", Err: my(1053, "08S01"), Want: fault.Transient},
+		{Name: "bad connection", Err: fmt.Errorf("exec: %w", driver.ErrBadConn), Want: fault.Transient},
+		{Name: "invalid connection", Err: mysql.ErrInvalidConn, Want: fault.Transient},
+		{Name: "deadline", Err: context.DeadlineExceeded, Want: fault.Transient},
+	})
 }
 
 func TestAppendTSV(t *testing.T) {

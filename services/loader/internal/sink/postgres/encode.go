@@ -1,33 +1,18 @@
 package postgres
 
 import (
-	"math"
 	"strings"
 	"time"
 
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
-// eventColumns are the columns a batch writes to attendance_events;
-// loaded_at takes the transaction's time from its default.
-var eventColumns = []string{
-	"id", "rules_version", "site", "device_serial", "user_id", "person_id",
-	"occurred_at", "device_time", "time_zone", "direction", "state", "verify_mode",
-	"work_date", "flags",
-	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
-	"run_id", "correlation_id", "batch_id",
-	"department", "roster_version", "shift", "shift_start", "shift_end", "rounded_at",
-	"late_minutes", "early_leave_minutes", "overtime_minutes", "clock_offset_ms",
-}
-
-// recordColumns are the columns a batch writes to business_records.
-var recordColumns = []string{
-	"id", "rules_version", "source", "natural_key", "occurred_at", "fields", "payload",
-	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
-	"run_id", "correlation_id", "batch_id",
-}
-
+// eventColumns and recordColumns are the columns a batch writes (see
+// sink.EventColumns); loaded_at takes the transaction's time from its
+// default.
 var (
+	eventColumns     = sink.EventColumns
+	recordColumns    = sink.RecordColumns
 	eventColumnList  = strings.Join(eventColumns, ", ")
 	recordColumnList = strings.Join(recordColumns, ", ")
 )
@@ -46,33 +31,16 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 		if err != nil {
 			return nil, sink.Refused("event", e.ID, "work_date %q is not a date as YYYY-MM-DD", e.WorkDate)
 		}
-		flags, err := sink.JoinFlags(e.Flags)
+		v, err := sink.CheckEvent(e)
 		if err != nil {
-			return nil, sink.Refused("event", e.ID, "%v", err)
-		}
-		rawSeq, err := sink.Seq(e.Lineage.RawSequence)
-		if err != nil {
-			return nil, sink.Refused("event", e.ID, "lineage.raw_sequence: %v", err)
-		}
-		cleanSeq, err := sink.Seq(e.Seq)
-		if err != nil {
-			return nil, sink.Refused("event", e.ID, "clean sequence: %v", err)
-		}
-		for _, v := range []int{e.State, e.VerifyMode, e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes} {
-			if v < math.MinInt32 || v > math.MaxInt32 {
-				return nil, sink.Refused("event", e.ID, "%d (state, verify mode or minutes) does not fit in an integer", v)
-			}
-		}
-		var personID any
-		if e.PersonID != "" {
-			personID = e.PersonID
+			return nil, err
 		}
 		start := len(values)
 		values = append(values,
-			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, personID,
+			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, v.PersonID,
 			e.OccurredAt, e.DeviceTime, e.TimeZone, e.Direction, e.State, e.VerifyMode,
-			workDate, flags,
-			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, rawSeq, cleanSeq,
+			workDate, v.Flags,
+			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, v.RawSeq, v.CleanSeq,
 			e.Lineage.RunID, e.Lineage.CorrelationID, b.ID,
 			e.Department, e.RosterVersion, e.Shift, optionalTime(e.ShiftStart), optionalTime(e.ShiftEnd), optionalTime(e.RoundedAt),
 			e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes, e.ClockOffsetMS,
@@ -90,26 +58,18 @@ func encodeRecords(b *sink.Batch) ([][]any, error) {
 	values := make([]any, 0, len(b.Records)*len(recordColumns))
 	for i := range b.Records {
 		r := &b.Records[i]
-		rawSeq, err := sink.Seq(r.Lineage.RawSequence)
+		v, err := sink.CheckRecord(r)
 		if err != nil {
-			return nil, sink.Refused("record", r.ID, "lineage.raw_sequence: %v", err)
-		}
-		cleanSeq, err := sink.Seq(r.Seq)
-		if err != nil {
-			return nil, sink.Refused("record", r.ID, "clean sequence: %v", err)
+			return nil, err
 		}
 		var occurred any
 		if r.OccurredAt != nil {
 			occurred = *r.OccurredAt
 		}
-		fields, err := r.FieldsJSON()
-		if err != nil {
-			return nil, sink.Refused("record", r.ID, "%v", err)
-		}
 		start := len(values)
 		values = append(values,
-			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, fields, []byte(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, rawSeq, cleanSeq,
+			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, v.Fields, []byte(r.Payload),
+			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
 			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID,
 		)
 		rows[i] = values[start:len(values):len(values)]

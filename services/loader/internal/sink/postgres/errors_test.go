@@ -10,60 +10,37 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 )
 
 func TestClassify(t *testing.T) {
 	pg := func(code string) error {
 		return fmt.Errorf("copy into attendance_events: %w", &pgconn.PgError{Code: code, Message: "server says no"})
 	}
-	tests := []struct {
-		name string
-		err  error
-		want fault.Class
-	}{
-		{"string too long", pg("22001"), fault.Permanent},
-		{"numeric out of range", pg("22003"), fault.Permanent},
-		{"invalid datetime", pg("22007"), fault.Permanent},
-		{"invalid byte sequence", pg("22021"), fault.Permanent},
-		{"not null violation", pg("23502"), fault.Permanent},
-		{"unique violation", pg("23505"), fault.Permanent},
-		{"check violation", pg("23514"), fault.Permanent},
-		{"undefined column", pg("42703"), fault.Permanent},
-		{"syntax error", pg("42601"), fault.Permanent},
-		{"index row too large", pg("54000"), fault.Permanent},
-		{"insufficient privilege", pg("42501"), fault.Transient},
-		{"serialization failure", pg("40001"), fault.Transient},
-		{"deadlock", pg("40P01"), fault.Transient},
-		{"admin shutdown", pg("57P01"), fault.Transient},
-		{"cannot connect now", pg("57P03"), fault.Transient},
-		{"query canceled", pg("57014"), fault.Transient},
-		{"connection failure", pg("08006"), fault.Transient},
-		{"too many connections", pg("53300"), fault.Transient},
-		{"disk full", pg("53100"), fault.Transient},
-		{"lock not available", pg("55P03"), fault.Transient},
-		{"deadline", fmt.Errorf("copy: %w", context.DeadlineExceeded), fault.Transient},
-		{"network", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, fault.Transient},
-		{"already permanent", fault.NewPermanent(proto.ReasonRejectedBySink, errors.New("bad flag")), fault.Permanent},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := classify(tt.err)
-			got, reason := fault.Classify(err)
-			if got != tt.want {
-				t.Errorf("class = %v, want %v", got, tt.want)
-			}
-			if got == fault.Permanent && reason != proto.ReasonRejectedBySink {
-				t.Errorf("reason = %q, want %q", reason, proto.ReasonRejectedBySink)
-			}
-			if !errors.Is(err, tt.err) {
-				t.Errorf("classified error does not wrap the original")
-			}
-		})
-	}
-	if classify(nil) != nil {
-		t.Error("classify(nil) != nil")
-	}
+	sinktest.CheckClassify(t, classify, []sinktest.ClassifyCase{
+		{Name: "string too long", Err: pg("22001"), Want: fault.Permanent},
+		{Name: "numeric out of range", Err: pg("22003"), Want: fault.Permanent},
+		{Name: "invalid datetime", Err: pg("22007"), Want: fault.Permanent},
+		{Name: "invalid byte sequence", Err: pg("22021"), Want: fault.Permanent},
+		{Name: "not null violation", Err: pg("23502"), Want: fault.Permanent},
+		{Name: "unique violation", Err: pg("23505"), Want: fault.Permanent},
+		{Name: "check violation", Err: pg("23514"), Want: fault.Permanent},
+		{Name: "undefined column", Err: pg("42703"), Want: fault.Permanent},
+		{Name: "syntax error", Err: pg("42601"), Want: fault.Permanent},
+		{Name: "index row too large", Err: pg("54000"), Want: fault.Permanent},
+		{Name: "insufficient privilege", Err: pg("42501"), Want: fault.Transient},
+		{Name: "serialization failure", Err: pg("40001"), Want: fault.Transient},
+		{Name: "deadlock", Err: pg("40P01"), Want: fault.Transient},
+		{Name: "admin shutdown", Err: pg("57P01"), Want: fault.Transient},
+		{Name: "cannot connect now", Err: pg("57P03"), Want: fault.Transient},
+		{Name: "query canceled", Err: pg("57014"), Want: fault.Transient},
+		{Name: "connection failure", Err: pg("08006"), Want: fault.Transient},
+		{Name: "too many connections", Err: pg("53300"), Want: fault.Transient},
+		{Name: "disk full", Err: pg("53100"), Want: fault.Transient},
+		{Name: "lock not available", Err: pg("55P03"), Want: fault.Transient},
+		{Name: "deadline", Err: fmt.Errorf("copy: %w", context.DeadlineExceeded), Want: fault.Transient},
+		{Name: "network", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, Want: fault.Transient},
+	})
 }
 
 func TestCollides(t *testing.T) {

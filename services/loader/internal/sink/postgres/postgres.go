@@ -11,14 +11,16 @@
 // within the batch. The rare duplicate costs one retried transaction; new
 // data never pays for it.
 //
-// The days to recompute are those of the events the transaction newly
-// inserted: all of the batch's events on the fast path, the rows returned
-// by INSERT ... RETURNING on the merge path. Each such day is locked with a
-// transaction-level advisory lock (in one global order, so writers never
-// deadlock), then recomputed from every punch of the day in
-// attendance_events and upserted. A replica that inserts punches of the same
-// day concurrently waits for the lock and, reading after the first commits
-// (READ COMMITTED), sees both transactions' punches.
+// The days to bring up to date are those of the events the transaction
+// newly inserted: all of the batch's events on the fast path, the rows
+// returned by INSERT ... RETURNING on the merge path. The writers of a
+// (site, work date) are serialized by a transaction-level advisory lock
+// (taken in one global order, so writers never deadlock). On the fast path
+// a day is extended from the state its daily_attendance row keeps when the
+// new punches come after all of its punches, and summarized from the new
+// punches alone when it has no row yet; any other day (a late punch, a
+// replay under new rules, the merge path) is recomputed from every punch of
+// the day in attendance_events. See summarize in daily.go.
 package postgres
 
 import (
@@ -26,6 +28,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -224,22 +227,24 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]
 		res = sink.Result{}
 		if len(events) > 0 {
 			var (
-				keys []daily.Key
-				n    int
-				err  error
+				keys  []daily.Key
+				fresh map[daily.Key][]daily.Punch // nil: recompute every day
+				n     int
+				err   error
 			)
 			if p.mergeEvents {
 				n, keys, err = mergeEvents(ctx, tx, events)
 			} else {
 				n, err = copyRows(ctx, tx, eventsTable, eventColumns, events)
-				keys = sink.EventKeys(b)
+				fresh = freshPunches(b)
+				keys = slices.Collect(maps.Keys(fresh))
 			}
 			if err != nil {
 				return err
 			}
 			res.Inserted += n
 			res.Duplicates += len(events) - n
-			if res.Days, err = s.recompute(ctx, tx, b.ID, keys); err != nil {
+			if res.Days, err = s.summarize(ctx, tx, b.ID, keys, fresh); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/postgres"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
+	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
 
 // base is the first punch instant of the generated events.
@@ -607,8 +608,8 @@ func TestOpenTwice(t *testing.T) {
 	if err := d.conn.QueryRow(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 2 {
-		t.Errorf("goose_db_version holds %d applied migrations, want 2", versions)
+	if versions != 3 {
+		t.Errorf("goose_db_version holds %d applied migrations, want 3", versions)
 	}
 }
 
@@ -656,4 +657,78 @@ func TestConformance(t *testing.T) {
 			return s, db
 		},
 	})
+}
+
+// TestDailyStateExtends loads a workforce in stream order and checks the
+// state columns the incremental path keeps: every row has its state, and
+// the state equals a full summary of the day's punches, so that the next
+// batch can extend it. The days themselves are checked by the conformance
+// suite.
+func TestDailyStateExtends(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	rules := daily.DefaultRules()
+	s, err := postgres.Open(t.Context(), url, nil, postgres.WithDailyRules(rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := synth.New(synth.Config{Users: 5, DoubleEvery: 4})
+	evs := sinktest.Events(g, 0, 5*4*2)
+	for i := 0; i < len(evs); i += 3 {
+		if _, err := s.Write(t.Context(), sinktest.NewBatch(fmt.Sprintf("b%d", i), evs[i:min(i+3, len(evs))], nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	punches := sinktest.ReadPunches(t, db, sinktest.Postgres)
+	rows, err := db.QueryContext(t.Context(), `SELECT site, user_id, to_char(work_date, 'YYYY-MM-DD'),
+		worked_us, last_kept_at, last_at, open_since, rules_version FROM daily_attendance`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			k        daily.Key
+			workedUS sql.NullInt64
+			kept     sql.NullTime
+			last     sql.NullTime
+			open     sql.NullTime
+			version  sql.NullString
+		)
+		if err := rows.Scan(&k.Site, &k.UserID, &k.WorkDate, &workedUS, &kept, &last, &open, &version); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !workedUS.Valid || !kept.Valid || !last.Valid || !version.Valid {
+			t.Errorf("day %v has no state: %v %v %v %v", k, workedUS, kept, last, version)
+			continue
+		}
+		ps := punches[k]
+		for i := range ps {
+			ps[i].RulesVersion = "rules-synth"
+		}
+		want, err := daily.New(rules).Summarize(k, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := daily.State{Worked: time.Duration(workedUS.Int64) * time.Microsecond, LastKept: kept.Time, Last: last.Time,
+			OpenSince: open.Time, RulesVersion: version.String}
+		if got.Worked != want.Worked || !got.LastKept.Equal(want.LastKept) || !got.Last.Equal(want.Last) ||
+			!got.OpenSince.Equal(want.OpenSince) || got.RulesVersion != want.RulesVersion {
+			t.Errorf("day %v: state %+v, want worked %v, last kept %v, last %v, open since %v, version %q",
+				k, got, want.Worked, want.LastKept, want.Last, want.OpenSince, want.RulesVersion)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 5*2 {
+		t.Errorf("%d days, want 10", n)
+	}
 }

@@ -56,6 +56,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("records", func(t *testing.T) { testRecords(t, h) })
 	t.Run("daily in any order with replays", func(t *testing.T) { testDailyAnyOrder(t, h) })
 	t.Run("daily with concurrent writers", func(t *testing.T) { testDailyConcurrent(t, h) })
+	t.Run("daily in stream order, then under new rules", func(t *testing.T) { testDailyStreamAndNewRules(t, h) })
 	t.Run("events and records in one batch", func(t *testing.T) { testMixed(t, h) })
 	t.Run("refused record", func(t *testing.T) { testRefusedRecord(t, h) })
 	t.Run("refused event", func(t *testing.T) { testRefusedEvent(t, h) })
@@ -323,14 +324,6 @@ func sameInstant(a, b time.Time) bool {
 	return a.IsZero() == b.IsZero() && d > -time.Microsecond && d < time.Microsecond
 }
 
-// PunchOf is what the daily summary reads of e, loaded from CLEAN sequence
-// seq.
-func PunchOf(e proto.AttendanceEvent, seq int64) daily.Punch {
-	return daily.Punch{RawID: e.Lineage.RawID, CleanSeq: seq, PersonID: e.PersonID,
-		OccurredAt: e.OccurredAt.UTC(), TimeZone: e.TimeZone, Direction: e.Direction,
-		Shift: e.Shift, LateMinutes: e.LateMinutes, EarlyLeaveMinutes: e.EarlyLeaveMinutes, OvertimeMinutes: e.OvertimeMinutes}
-}
-
 // PunchColumns are the punch table's columns a summary reads, after the
 // day's key, in the order ScanPunch takes them.
 const PunchColumns = `raw_id, clean_sequence, coalesce(person_id, ''), occurred_at, time_zone, direction,
@@ -347,7 +340,7 @@ func expectedDays(t testing.TB, rules daily.Rules, evs []sink.Event) []daily.Day
 	punches := map[daily.Key][]daily.Punch{}
 	for _, e := range evs {
 		k := daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
-		punches[k] = append(punches[k], PunchOf(e.AttendanceEvent, int64(e.Seq)))
+		punches[k] = append(punches[k], daily.PunchOf(e.AttendanceEvent, int64(e.Seq)))
 	}
 	out, err := daily.New(rules).Days(punches)
 	if err != nil {
@@ -499,6 +492,74 @@ func testDailyConcurrent(t *testing.T, h Harness) {
 	CheckDaily(t, db, h.Dialect, rules)
 	if diff := cmp.Diff(expectedDays(t, rules, evs), days(ReadDays(t, db, h.Dialect)), cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
 		t.Errorf("daily_attendance after concurrent writers (-want +got):\n%s", diff)
+	}
+}
+
+// testDailyStreamAndNewRules loads a workforce's punches in the order a
+// stream delivers them (each day grows batch after batch, which a sink may
+// extend without reading the day again), with a late punch now and then,
+// then the same punches again processed under a new rules version (new
+// clean ids, the same raw ids, another shift): every day must equal a
+// summary of its latest versions.
+func testDailyStreamAndNewRules(t *testing.T, h Harness) {
+	rules := daily.Rules{Debounce: time.Minute, ShiftStart: daily.Clock{Hour: 8, Minute: 15}, LateGrace: 2 * time.Minute}
+	s, db := h.Open(t, rules)
+	g := synth.New(synth.Config{Users: 7, DoubleEvery: 6})
+	evs := Events(g, 0, 7*4*3)
+	// Every 10th punch arrives four batches late.
+	var late []sink.Event
+	for i := 0; i < len(evs); i += 5 {
+		part := evs[i:min(i+5, len(evs))]
+		var now []sink.Event
+		for j, e := range part {
+			if (i+j)%10 == 3 {
+				late = append(late, e)
+			} else {
+				now = append(now, e)
+			}
+		}
+		if len(late) > 0 && (i/5)%4 == 3 {
+			now, late = append(now, late...), nil
+		}
+		write(t, s, NewBatch(fmt.Sprintf("s%d", i), now, nil))
+	}
+	write(t, s, NewBatch("late", late, nil))
+	CheckDaily(t, db, h.Dialect, rules)
+	if diff := cmp.Diff(expectedDays(t, rules, evs), days(ReadDays(t, db, h.Dialect)), cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Fatalf("daily_attendance after loading in stream order (-want +got):\n%s", diff)
+	}
+
+	// Replayed under rules v2: the transformer now assigns every punch a
+	// shift with its own minutes. Half the days get their new versions.
+	g2 := synth.New(synth.Config{Users: 7, DoubleEvery: 6, RulesVersion: "rules-v2"})
+	var again []sink.Event
+	for _, e := range Events(g2, 0, 7*4*3) {
+		if e.Lineage.RawID == "" || (len(e.UserID) > 0 && e.UserID[len(e.UserID)-1]%2 == 0) {
+			continue
+		}
+		e.Seq += 10000
+		e.Shift, e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes = "night", 3, 4, 5
+		again = append(again, e)
+	}
+	if len(again) == 0 {
+		t.Fatal("no event replayed")
+	}
+	for i := 0; i < len(again); i += 9 {
+		write(t, s, NewBatch(fmt.Sprintf("v2-%d", i), again[i:min(i+9, len(again))], nil))
+	}
+	CheckDaily(t, db, h.Dialect, rules)
+	got := days(ReadDays(t, db, h.Dialect))
+	if diff := cmp.Diff(expectedDays(t, rules, append(slices.Clone(evs), again...)), got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("daily_attendance after a replay under new rules (-want +got):\n%s", diff)
+	}
+	night := 0
+	for _, d := range got {
+		if d.Shift == "night" {
+			night++
+		}
+	}
+	if night == 0 || night == len(got) {
+		t.Errorf("%d of %d days on the new rules' shift, want some but not all", night, len(got))
 	}
 }
 
@@ -686,5 +747,46 @@ func testSchema11(t *testing.T, h Harness) {
 	}
 	if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
 		t.Errorf("schema 1.1 columns of attendance_events (-want +got):\n%s", diff)
+	}
+}
+
+// ClassifyCase is an error a sink may meet and the class its classify
+// must give it.
+type ClassifyCase struct {
+	Name string
+	Err  error
+	Want fault.Class
+}
+
+// CheckClassify checks a sink's classify on cases (see CheckClass), on an
+// error that is already permanent, and on nil.
+func CheckClassify(t *testing.T, classify func(error) error, cases []ClassifyCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.Name, func(t *testing.T) { CheckClass(t, tt.Err, classify(tt.Err), tt.Want) })
+	}
+	t.Run("already permanent", func(t *testing.T) {
+		already := fault.NewPermanent(proto.ReasonRejectedBySink, errors.New("bad flag"))
+		CheckClass(t, already, classify(already), fault.Permanent)
+	})
+	if classify(nil) != nil {
+		t.Error("classify(nil) != nil")
+	}
+}
+
+// CheckClass checks what a sink's classify made of orig: the class, the
+// reason of a permanent failure (rejected by the sink), and that the
+// original error is wrapped.
+func CheckClass(t *testing.T, orig, classified error, want fault.Class) {
+	t.Helper()
+	got, reason := fault.Classify(classified)
+	if got != want {
+		t.Errorf("class of %v = %v, want %v", orig, got, want)
+	}
+	if got == fault.Permanent && reason != proto.ReasonRejectedBySink {
+		t.Errorf("reason = %q, want %q", reason, proto.ReasonRejectedBySink)
+	}
+	if !errors.Is(classified, orig) {
+		t.Error("classified error does not wrap the original")
 	}
 }

@@ -15,7 +15,7 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 func timestamp(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 // encodeEvents turns the events of b into INSERT arguments in
-// insertEventsSQL order. A value that cannot be stored faithfully is a
+// insertEventsSQL order (sink.EventColumns, then loaded_at). A value that cannot be stored faithfully is a
 // permanent error naming the event; the schema's CHECK constraints refuse
 // the rest.
 func encodeEvents(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
@@ -26,30 +26,19 @@ func encodeEvents(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 		if y := e.OccurredAt.UTC().Year(); y < 1 || y > 9999 {
 			return nil, sink.Refused("event", e.ID, "occurred_at %s is outside years 1 to 9999", e.OccurredAt)
 		}
-		flags, err := sink.JoinFlags(e.Flags)
+		v, err := sink.CheckEvent(e)
 		if err != nil {
-			return nil, sink.Refused("event", e.ID, "%v", err)
-		}
-		rawSeq, err := sink.Seq(e.Lineage.RawSequence)
-		if err != nil {
-			return nil, sink.Refused("event", e.ID, "lineage.raw_sequence: %v", err)
-		}
-		cleanSeq, err := sink.Seq(e.Seq)
-		if err != nil {
-			return nil, sink.Refused("event", e.ID, "clean sequence: %v", err)
-		}
-		var personID any
-		if e.PersonID != "" {
-			personID = e.PersonID
+			return nil, err
 		}
 		rows[i] = []any{
-			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, personID,
+			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, v.PersonID,
 			timestamp(e.OccurredAt), e.DeviceTime, e.TimeZone, e.Direction, int64(e.State), int64(e.VerifyMode),
-			e.WorkDate, flags,
-			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, rawSeq, cleanSeq,
-			e.Lineage.RunID, e.Lineage.CorrelationID, b.ID, loaded,
+			e.WorkDate, v.Flags,
+			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, v.RawSeq, v.CleanSeq,
+			e.Lineage.RunID, e.Lineage.CorrelationID, b.ID,
 			e.Department, e.RosterVersion, e.Shift, optionalTime(e.ShiftStart), optionalTime(e.ShiftEnd), optionalTime(e.RoundedAt),
 			int64(e.LateMinutes), int64(e.EarlyLeaveMinutes), int64(e.OvertimeMinutes), e.ClockOffsetMS,
+			loaded,
 		}
 	}
 	return rows, nil
@@ -64,7 +53,7 @@ func optionalTime(t *time.Time) any {
 }
 
 // encodeRecords turns the records of b into INSERT arguments in
-// insertRecordsSQL order. Fields go as the JSON object they travelled as
+// insertRecordsSQL order (sink.RecordColumns, then loaded_at). Fields go as the JSON object they travelled as
 // (or {}), the payload byte for byte; json_valid checks both.
 func encodeRecords(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 	loaded := timestamp(loadedAt)
@@ -78,21 +67,13 @@ func encodeRecords(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 			}
 			occurred = timestamp(*r.OccurredAt)
 		}
-		fields, err := r.FieldsJSON()
+		v, err := sink.CheckRecord(r)
 		if err != nil {
-			return nil, sink.Refused("record", r.ID, "%v", err)
-		}
-		rawSeq, err := sink.Seq(r.Lineage.RawSequence)
-		if err != nil {
-			return nil, sink.Refused("record", r.ID, "lineage.raw_sequence: %v", err)
-		}
-		cleanSeq, err := sink.Seq(r.Seq)
-		if err != nil {
-			return nil, sink.Refused("record", r.ID, "clean sequence: %v", err)
+			return nil, err
 		}
 		rows[i] = []any{
-			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, string(fields), string(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, rawSeq, cleanSeq,
+			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, string(v.Fields), string(r.Payload),
+			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
 			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID, loaded,
 		}
 	}

@@ -3,12 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"path/filepath"
 	"testing"
 
 	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 )
 
 // TestClassify classifies errors that a real SQLite database returns.
@@ -69,26 +68,10 @@ func TestClassify(t *testing.T) {
 			if orig == nil {
 				t.Fatal("statement succeeded, want an error")
 			}
-			err := classify(orig)
-			got, reason := fault.Classify(err)
-			if got != tt.want {
-				t.Errorf("class of %v = %v, want %v", orig, got, tt.want)
-			}
-			if got == fault.Permanent && reason != proto.ReasonRejectedBySink {
-				t.Errorf("reason = %q, want %q", reason, proto.ReasonRejectedBySink)
-			}
-			if !errors.Is(err, orig) {
-				t.Error("classified error does not wrap the original")
-			}
+			sinktest.CheckClass(t, orig, classify(orig), tt.want)
 		})
 	}
-	already := fault.NewPermanent(proto.ReasonRejectedBySink, errors.New("bad flag"))
-	if got, _ := fault.Classify(classify(already)); got != fault.Permanent {
-		t.Errorf("an already permanent error became %v", got)
-	}
-	if classify(nil) != nil {
-		t.Error("classify(nil) != nil")
-	}
+	sinktest.CheckClassify(t, classify, nil)
 }
 
 func exec(ctx context.Context, db *sql.DB, q string) error {

@@ -318,24 +318,14 @@ func chunked(ctx context.Context, tx *sql.Tx, rows [][]any, sqlFor func(n int) s
 // insertEventsSQL returns an INSERT of n events that returns the day of
 // each row it inserted.
 func insertEventsSQL(n int) string {
-	return values(`INSERT INTO attendance_events (
-	id, rules_version, site, device_serial, user_id, person_id,
-	occurred_at, device_time, time_zone, direction, state, verify_mode,
-	work_date, flags,
-	raw_id, raw_subject, raw_stream, raw_sequence, clean_sequence,
-	run_id, correlation_id, batch_id, loaded_at,
-	department, roster_version, shift, shift_start, shift_end, rounded_at,
-	late_minutes, early_leave_minutes, overtime_minutes, clock_offset_ms)
-	VALUES `, 33, n) + " ON CONFLICT (id) DO NOTHING RETURNING site, user_id, work_date"
+	return values(`INSERT INTO attendance_events (`+strings.Join(sink.EventColumns, ", ")+`, loaded_at)
+	VALUES `, len(sink.EventColumns)+1, n) + ` ON CONFLICT (id) DO NOTHING RETURNING site, user_id, work_date`
 }
 
 // insertRecordsSQL returns an INSERT of n business records.
 func insertRecordsSQL(n int) string {
-	return values(`INSERT INTO business_records (
-	id, rules_version, source, natural_key, occurred_at, fields, payload,
-	raw_id, raw_subject, raw_stream, raw_sequence, clean_sequence,
-	run_id, correlation_id, batch_id, loaded_at)
-	VALUES `, 16, n) + " ON CONFLICT (id) DO NOTHING"
+	return values(`INSERT INTO business_records (`+strings.Join(sink.RecordColumns, ", ")+`, loaded_at)
+	VALUES `, len(sink.RecordColumns)+1, n) + " ON CONFLICT (id) DO NOTHING"
 }
 
 // values appends n rows of cols placeholders to prefix.

@@ -1,0 +1,86 @@
+package sink
+
+import "math"
+
+// EventColumns are the columns every sink writes to attendance_events, in
+// the order of the rows its encoder makes (the database's default fills
+// loaded_at, except in SQLite, which appends it).
+var EventColumns = []string{
+	"id", "rules_version", "site", "device_serial", "user_id", "person_id",
+	"occurred_at", "device_time", "time_zone", "direction", "state", "verify_mode",
+	"work_date", "flags",
+	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
+	"run_id", "correlation_id", "batch_id",
+	"department", "roster_version", "shift", "shift_start", "shift_end", "rounded_at",
+	"late_minutes", "early_leave_minutes", "overtime_minutes", "clock_offset_ms",
+}
+
+// RecordColumns are the columns every sink writes to business_records, as
+// EventColumns are for events.
+var RecordColumns = []string{
+	"id", "rules_version", "source", "natural_key", "occurred_at", "fields", "payload",
+	"raw_id", "raw_subject", "raw_stream", "raw_sequence", "clean_sequence",
+	"run_id", "correlation_id", "batch_id",
+}
+
+// EventValues are the column values every sink derives from an event the
+// same way.
+type EventValues struct {
+	Flags            string // comma-separated
+	RawSeq, CleanSeq int64
+	PersonID         any // nil (NULL) when the roster did not know the user
+}
+
+// CheckEvent checks what every sink stores of e the same way and returns
+// those values: the flags fit a comma-separated column, the sequences a
+// BIGINT, and state, verify mode and minutes a 32-bit INTEGER. A value that
+// does not is a permanent error naming the event. Each sink checks its own
+// dialect's limits (instants, dates) besides.
+func CheckEvent(e *Event) (EventValues, error) {
+	flags, err := JoinFlags(e.Flags)
+	if err != nil {
+		return EventValues{}, Refused("event", e.ID, "%v", err)
+	}
+	rawSeq, err := Seq(e.Lineage.RawSequence)
+	if err != nil {
+		return EventValues{}, Refused("event", e.ID, "lineage.raw_sequence: %v", err)
+	}
+	cleanSeq, err := Seq(e.Seq)
+	if err != nil {
+		return EventValues{}, Refused("event", e.ID, "clean sequence: %v", err)
+	}
+	for _, v := range []int{e.State, e.VerifyMode, e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes} {
+		if v < math.MinInt32 || v > math.MaxInt32 {
+			return EventValues{}, Refused("event", e.ID, "%d (state, verify mode or minutes) does not fit in an INTEGER", v)
+		}
+	}
+	v := EventValues{Flags: flags, RawSeq: rawSeq, CleanSeq: cleanSeq}
+	if e.PersonID != "" {
+		v.PersonID = e.PersonID
+	}
+	return v, nil
+}
+
+// RecordValues are the column values every sink derives from a record the
+// same way.
+type RecordValues struct {
+	Fields           []byte // the JSON object the fields travelled as, or {}
+	RawSeq, CleanSeq int64
+}
+
+// CheckRecord is CheckEvent for a business record.
+func CheckRecord(r *Record) (RecordValues, error) {
+	rawSeq, err := Seq(r.Lineage.RawSequence)
+	if err != nil {
+		return RecordValues{}, Refused("record", r.ID, "lineage.raw_sequence: %v", err)
+	}
+	cleanSeq, err := Seq(r.Seq)
+	if err != nil {
+		return RecordValues{}, Refused("record", r.ID, "clean sequence: %v", err)
+	}
+	fields, err := r.FieldsJSON()
+	if err != nil {
+		return RecordValues{}, Refused("record", r.ID, "%v", err)
+	}
+	return RecordValues{Fields: fields, RawSeq: rawSeq, CleanSeq: cleanSeq}, nil
+}
