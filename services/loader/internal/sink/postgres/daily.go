@@ -20,85 +20,244 @@ import (
 // ("pf" and 1), apart from goose's one-key migration lock.
 const lockClass = 0x70660001
 
-// summarize brings the daily_attendance rows of the days of keys up to
-// date after this transaction inserted punches of those days, recording
-// batchID as the batch that last wrote them, and returns how many days it
-// wrote.
+// summarize brings the daily_attendance rows of the days of p (see
+// planDays) up to date after this transaction inserted punches of those
+// days, recording batchID as the batch that last wrote them, and returns
+// the days it wrote.
 //
-// fresh holds, by day, the punches the transaction inserted when it knows
-// them (the COPY path; nil after a merge). A day is then extended from its
-// row's state (daily.Calculator.Extend) when the new punches come after
-// every punch it holds, or summarized from the new punches alone when it
-// has no row yet (so no punch either: every transaction that inserts a
-// punch writes its day's row). Every other day is recomputed from all its
-// punches in attendance_events.
+// p.fresh holds, by day, the punches the transaction inserted when it
+// knows them (the COPY path; nil after a merge). A day is then extended
+// (daily.Calculator.Extend) when the new punches come after every punch it
+// holds, or summarized from the new punches alone when it has no row yet
+// (so no punch either: every transaction that inserts a punch writes its
+// day's row). Every other day is recomputed from all its punches in
+// attendance_events.
+//
+// The state a day is extended from comes from the Sink's cache of the days
+// it committed, without a read: the row is updated only while its batch_id
+// is still the batch the cache remembers, and a day the cache does not
+// hold is inserted only if it has no row. The days where that fails
+// (another replica wrote them since, the loader restarted) go the slow
+// way: their rows are read, then extended or recomputed, then upserted.
 //
 // Writers of the same days are serialized by transaction-level advisory
 // locks on each (site, work date), taken in one global order so that
 // writers never deadlock, after the punches are inserted and before the
-// rows are read: a concurrent writer of the same day waits here until this
-// transaction commits and then reads its row and sees its punches (READ
-// COMMITTED takes a new snapshot per statement).
-func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) (int, error) {
-	keys = daily.SortedKeys(keys)
-	if len(keys) == 0 {
-		return 0, nil
+// rows are read or written: a concurrent writer of the same day waits here
+// until this transaction commits and then sees its row and its punches
+// (READ COMMITTED takes a new snapshot per statement).
+func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, p *dayPlan) ([]daily.State, error) {
+	if len(p.keys) == 0 {
+		return nil, nil
 	}
-	sites, users, dates, err := columns(keys)
-	if err != nil {
-		return 0, err
-	}
-	// The lock and the read go in one round trip; the server runs them in
-	// order, so the read starts once every lock is held.
+	keys, updates, inserts, slow, fresh := p.keys, p.updates, p.inserts, p.slow, p.fresh
+	// The locks and the writes go in one round trip; the server runs them
+	// in order, so the writes start once every lock is held.
 	var q pgx.Batch
 	q.Queue(lockDaysSQL, int32(lockClass), lockIDs(keys))
-	q.Queue(readStatesSQL, sites, users, dates)
-	br := tx.SendBatch(ctx, &q)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return 0, fmt.Errorf("lock the dates of %d days: %w", len(keys), err)
+	if len(updates) > 0 {
+		q.Queue(nestedLoopsSQL)
+		q.Queue(updateDaysSQL, p.updArgs...)
 	}
-	states, err := readStates(br, keys)
+	if len(inserts) > 0 {
+		q.Queue(insertDaysSQL, p.insArgs...)
+	}
+	written := make([]daily.State, 0, len(keys))
+	br := tx.SendBatch(ctx, &q)
+	err := func() error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("lock the dates of %d days: %w", len(keys), err)
+		}
+		if len(updates) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("plan the update of %s: %w", daysTable, err)
+			}
+			done, err := returned(br, len(updates))
+			if err != nil {
+				return fmt.Errorf("update %d rows of %s: %w", len(updates), daysTable, err)
+			}
+			for i, st := range updates {
+				if done[i] {
+					written = append(written, st)
+				} else {
+					slow = append(slow, st.Key)
+				}
+			}
+		}
+		if len(inserts) > 0 {
+			done, err := returnedKeys(br, inserts)
+			if err != nil {
+				return fmt.Errorf("insert %d rows of %s: %w", len(inserts), daysTable, err)
+			}
+			for i, st := range inserts {
+				if done[i] {
+					written = append(written, st)
+				} else {
+					slow = append(slow, st.Key)
+				}
+			}
+		}
+		return nil
+	}()
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read %d rows of %s: %w", len(keys), daysTable, err)
+		return nil, err
 	}
+	if len(slow) == 0 {
+		return written, nil
+	}
+	more, err := s.summarizeSlowly(ctx, tx, batchID, daily.SortedKeys(slow), fresh)
+	if err != nil {
+		return nil, err
+	}
+	return append(written, more...), nil
+}
 
-	days := make([]daily.State, 0, len(keys))
-	var stale []daily.Key
-	for i, k := range keys {
-		st, ok := states[i], false
+// dayPlan is what summarize will write of a batch's days, decided without
+// the database (planDays).
+type dayPlan struct {
+	keys     []daily.Key                 // every day, sorted
+	fresh    map[daily.Key][]daily.Punch // the new punches by day; nil after a merge
+	updates  []daily.State               // cached days, extended
+	expected []string                    // the batch each update expects on its row
+	inserts  []daily.State               // days the cache does not hold, from their new punches
+	slow     []daily.Key                 // days to read first
+	updArgs  []any                       // the parameters of updateDaysSQL
+	insArgs  []any                       // the parameters of insertDaysSQL
+}
+
+// planDays decides how summarize writes the days of keys (see summarize),
+// from the cache and the new punches alone, so that it can run while the
+// server copies the punches.
+func (s *Sink) planDays(batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) (*dayPlan, error) {
+	p := &dayPlan{keys: daily.SortedKeys(keys), fresh: fresh}
+	for _, k := range p.keys {
+		if fresh == nil {
+			p.slow = append(p.slow, k)
+			continue
+		}
+		c, cached := s.cache.get(k)
+		if !cached {
+			st, err := s.days.Summarize(k, fresh[k])
+			if err != nil {
+				return nil, fault.NewPermanent(proto.ReasonRejectedBySink, err)
+			}
+			p.inserts = append(p.inserts, st)
+			continue
+		}
+		st, ok, err := s.days.Extend(c.state, fresh[k])
 		switch {
-		case fresh == nil:
-		case st.known:
-			st.State, ok, err = s.days.Extend(st.State, fresh[k])
-		case !st.exists:
-			st.State, err = s.days.Summarize(k, fresh[k])
-			ok = true
+		case err != nil:
+			return nil, fault.NewPermanent(proto.ReasonRejectedBySink, err)
+		case ok:
+			p.updates, p.expected = append(p.updates, st), append(p.expected, c.batch)
+		default:
+			p.slow = append(p.slow, k)
 		}
+	}
+	if len(p.updates) > 0 {
+		args, err := dayArgs(p.updates)
 		if err != nil {
-			return 0, fault.NewPermanent(proto.ReasonRejectedBySink, err)
+			return nil, err
 		}
-		if ok {
-			days = append(days, st.State)
-		} else {
-			stale = append(stale, k)
+		p.updArgs = append(args, p.expected, batchID)
+	}
+	if len(p.inserts) > 0 {
+		args, err := dayArgs(p.inserts)
+		if err != nil {
+			return nil, err
+		}
+		p.insArgs = append(args, batchID)
+	}
+	return p, nil
+}
+
+// returned reads the positions (1-based) that a statement of
+// updateDaysSQL or insertDaysSQL returned, as a set over n days.
+func returned(br pgx.BatchResults, n int) ([]bool, error) {
+	rs, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	done := make([]bool, n)
+	var i int64
+	_, err = pgx.ForEachRow(rs, []any{&i}, func() error {
+		if i < 1 || i > int64(n) {
+			return fmt.Errorf("row of day %d, of %d", i, n)
+		}
+		done[i-1] = true
+		return nil
+	})
+	return done, err
+}
+
+// returnedKeys reads the keys that a statement of insertDaysSQL returned,
+// as a set over days (sorted by key).
+func returnedKeys(br pgx.BatchResults, days []daily.State) ([]bool, error) {
+	rs, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	done := make([]bool, len(days))
+	var k daily.Key
+	_, err = pgx.ForEachRow(rs, []any{&k.WorkDate, &k.Site, &k.UserID}, func() error {
+		i, ok := slices.BinarySearchFunc(days, k, func(d daily.State, k daily.Key) int { return d.Key.Compare(k) })
+		if !ok {
+			return fmt.Errorf("inserted a row for %v, which is not a day of the batch", k)
+		}
+		done[i] = true
+		return nil
+	})
+	return done, err
+}
+
+// summarizeSlowly is summarize for days whose rows must be read first:
+// each is extended from its row's state when it can be, summarized from
+// the new punches when it has no row, and recomputed from all its punches
+// otherwise. With fresh nil every day is recomputed. The caller holds the
+// days' locks.
+func (s *Sink) summarizeSlowly(ctx context.Context, tx pgx.Tx, batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) ([]daily.State, error) {
+	days := make([]daily.State, 0, len(keys))
+	stale := keys
+	if fresh != nil {
+		states, err := s.readStates(ctx, tx, keys)
+		if err != nil {
+			return nil, err
+		}
+		stale = nil
+		for i, k := range keys {
+			st, ok := states[i], false
+			switch {
+			case st.known:
+				st.State, ok, err = s.days.Extend(st.State, fresh[k])
+			case !st.exists:
+				st.State, err = s.days.Summarize(k, fresh[k])
+				ok = true
+			}
+			if err != nil {
+				return nil, fault.NewPermanent(proto.ReasonRejectedBySink, err)
+			}
+			if ok {
+				days = append(days, st.State)
+			} else {
+				stale = append(stale, k)
+			}
 		}
 	}
 	if len(stale) > 0 {
 		recomputed, err := s.recompute(ctx, tx, stale)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		days = append(days, recomputed...)
 		slices.SortFunc(days, func(a, b daily.State) int { return a.Key.Compare(b.Key) })
 	}
 	if err := upsertDays(ctx, tx, batchID, days); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return len(days), nil
+	return days, nil
 }
 
 // state is what readStates found of one day.
@@ -108,11 +267,15 @@ type state struct {
 	known  bool // and the row holds its state
 }
 
-// readStates scans the rows of readStatesSQL into one state per key.
-func readStates(br pgx.BatchResults, keys []daily.Key) ([]state, error) {
-	rs, err := br.Query()
+// readStates reads the rows of the days of keys, one state per key.
+func (s *Sink) readStates(ctx context.Context, tx pgx.Tx, keys []daily.Key) ([]state, error) {
+	sites, users, dates, err := columns(keys)
 	if err != nil {
 		return nil, err
+	}
+	rs, err := tx.Query(ctx, readStatesSQL, sites, users, dates)
+	if err != nil {
+		return nil, fmt.Errorf("read %d rows of %s: %w", len(keys), daysTable, err)
 	}
 	out := make([]state, len(keys))
 	var (
@@ -134,7 +297,10 @@ func readStates(br pgx.BatchResults, keys []daily.Key) ([]state, error) {
 				LastKept: lastKept.Time, Last: last.Time, OpenSince: open.Time, RulesVersion: version.String}}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("read %d rows of %s: %w", len(keys), daysTable, err)
+	}
+	return out, nil
 }
 
 // recompute summarizes each day of keys from all its punches.
@@ -202,8 +368,10 @@ func upsertDays(ctx context.Context, tx pgx.Tx, batchID string, days []daily.Sta
 	return nil
 }
 
-// dayArgs returns the columns of days as the parameter arrays $1 to $20 of
-// updateDaysSQL and insertDaysSQL.
+// dayArgs returns the columns of days as the parameter arrays dayArrays.
+// An instant that is not there (time.Time's zero) goes as 0001-01-01 UTC,
+// which dayArrays turns into NULL: a []time.Time is encoded without
+// reflection, unlike a slice of nullable values.
 func dayArgs(days []daily.State) ([]any, error) {
 	n := len(days)
 	keys := make([]daily.Key, n)
@@ -216,29 +384,24 @@ func dayArgs(days []daily.State) ([]any, error) {
 	}
 	var (
 		persons, zones, shifts       = make([]string, n), make([]string, n), make([]string, n)
-		firstIn, lastOut             = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+		firstIn, lastOut             = make([]time.Time, n), make([]time.Time, n)
 		worked, late, count, doubles = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
 		early, overtime              = make([]int32, n), make([]int32, n)
 		workedUS                     = make([]int64, n)
-		lastKept, last, open         = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+		lastKept, last, open         = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
 		versions                     = make([]string, n)
 	)
 	for i, d := range days {
 		persons[i], zones[i], shifts[i] = d.PersonID, d.TimeZone, d.Shift
-		firstIn[i] = timestamptz(d.FirstIn)
-		lastOut[i] = timestamptz(d.LastOut)
+		firstIn[i], lastOut[i] = d.FirstIn, d.LastOut
 		worked[i], late[i], count[i], doubles[i] = int32(d.WorkedMinutes), int32(d.LateMinutes), int32(d.PunchCount), int32(d.DoublePunches)
 		early[i], overtime[i] = int32(d.EarlyLeaveMinutes), int32(d.OvertimeMinutes)
 		workedUS[i] = d.Worked.Microseconds()
-		lastKept[i], last[i], open[i] = timestamptz(d.LastKept), timestamptz(d.Last), timestamptz(d.OpenSince)
+		lastKept[i], last[i], open[i] = d.LastKept, d.Last, d.OpenSince
 		versions[i] = d.RulesVersion
 	}
 	return []any{sites, users, dates, persons, zones, firstIn, lastOut, worked, late, count, doubles,
 		early, overtime, shifts, workedUS, lastKept, last, open, versions}, nil
-}
-
-func timestamptz(t time.Time) pgtype.Timestamptz {
-	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
 }
 
 // lockIDs returns the advisory lock ids of the (site, work date) pairs of
@@ -300,22 +463,35 @@ const readPunchesSQL = `SELECT k.n, e.raw_id, e.clean_sequence, coalesce(e.perso
 	CROSS JOIN LATERAL (SELECT * FROM attendance_events e
 	  WHERE e.work_date = k.work_date AND e.site = k.site AND e.user_id = k.user_id OFFSET 0) e`
 
-// upsertDaysSQL inserts or rewrites the rows of days given as parameter
-// arrays (see dayArgs), with the batch id as $20.
-const upsertDaysSQL = `INSERT INTO daily_attendance
+// dayArrays are the parameter arrays $1 to $19 of the day rows (see
+// dayArgs), unnested as d.
+const dayArrays = `unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
+	            $6::timestamptz[], $7::timestamptz[], $8::int4[], $9::int4[], $10::int4[], $11::int4[],
+	            $12::int4[], $13::int4[], $14::text[],
+	            $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[]`
+
+const dayArrayNames = `site, user_id, work_date, person_id, time_zone, first_in0, last_out0, worked, late, punches, doubles,
+	       early, overtime, shift, worked_us, last_kept_at0, last_at0, open_since0, rules_version`
+
+// noTime is how dayArgs sends a missing instant.
+const noTime = `'0001-01-01 00:00:00+00'`
+
+// insertDays inserts the rows of days given as dayArrays, with the batch id
+// as $20.
+const insertDays = `INSERT INTO daily_attendance
 	(site, user_id, work_date, person_id, time_zone, first_in, last_out,
 	 worked_minutes, late_minutes, punch_count, double_punches,
 	 early_leave_minutes, overtime_minutes, shift,
 	 worked_us, last_kept_at, last_at, open_since, rules_version, batch_id)
-	SELECT site, user_id, work_date, nullif(person_id, ''), time_zone, first_in, last_out,
-	 worked, late, punches, doubles, early, overtime, shift,
-	 worked_us, last_kept_at, last_at, open_since, rules_version, $20
-	FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
-	            $6::timestamptz[], $7::timestamptz[], $8::int4[], $9::int4[], $10::int4[], $11::int4[],
-	            $12::int4[], $13::int4[], $14::text[],
-	            $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[])
-	  AS d(site, user_id, work_date, person_id, time_zone, first_in, last_out, worked, late, punches, doubles,
-	       early, overtime, shift, worked_us, last_kept_at, last_at, open_since, rules_version)
+	SELECT site, user_id, work_date, nullif(person_id, ''), time_zone,
+	 nullif(first_in0, ` + noTime + `), nullif(last_out0, ` + noTime + `),
+	 worked, late, punches, doubles, early, overtime, shift, worked_us,
+	 nullif(last_kept_at0, ` + noTime + `), nullif(last_at0, ` + noTime + `), nullif(open_since0, ` + noTime + `),
+	 rules_version, $20
+	FROM ` + dayArrays + `) AS d(` + dayArrayNames + `)`
+
+// upsertDaysSQL inserts or rewrites the rows of days.
+const upsertDaysSQL = insertDays + `
 	ON CONFLICT (work_date, site, user_id) DO UPDATE SET
 	  person_id = excluded.person_id, time_zone = excluded.time_zone,
 	  first_in = excluded.first_in, last_out = excluded.last_out,
@@ -326,3 +502,33 @@ const upsertDaysSQL = `INSERT INTO daily_attendance
 	  worked_us = excluded.worked_us, last_kept_at = excluded.last_kept_at,
 	  last_at = excluded.last_at, open_since = excluded.open_since, rules_version = excluded.rules_version,
 	  batch_id = excluded.batch_id, updated_at = now()`
+
+// insertDaysSQL inserts the rows of days that have none yet and returns
+// the key of each row it inserted.
+const insertDaysSQL = insertDays + `
+	ON CONFLICT (work_date, site, user_id) DO NOTHING
+	RETURNING to_char(work_date, 'YYYY-MM-DD'), site, user_id`
+
+// nestedLoopsSQL makes the rest of the transaction join by nested loops:
+// updateDaysSQL then finds each row through the primary key. A hash join,
+// which the planner picks for a table it thinks small or has not analyzed
+// yet, reads the whole table for every batch (7 ms for 1,000 days at
+// 10,000 rows in EXPLAIN ANALYZE, and growing with the table).
+const nestedLoopsSQL = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+
+// updateDaysSQL rewrites the rows of days whose batch_id is still the one
+// given for it in $20 (the batch that wrote the state they were extended
+// from), records the batch id $21, and returns the (1-based) position of
+// each day it rewrote. With the table's fillfactor the update is heap-only.
+const updateDaysSQL = `UPDATE daily_attendance t SET
+	  person_id = nullif(d.person_id, ''), time_zone = d.time_zone,
+	  first_in = nullif(d.first_in0, ` + noTime + `), last_out = nullif(d.last_out0, ` + noTime + `),
+	  worked_minutes = d.worked, late_minutes = d.late,
+	  early_leave_minutes = d.early, overtime_minutes = d.overtime, shift = d.shift,
+	  punch_count = d.punches, double_punches = d.doubles,
+	  worked_us = d.worked_us, last_kept_at = nullif(d.last_kept_at0, ` + noTime + `),
+	  last_at = nullif(d.last_at0, ` + noTime + `), open_since = nullif(d.open_since0, ` + noTime + `),
+	  rules_version = d.rules_version, batch_id = $21, updated_at = now()
+	FROM ` + dayArrays + `, $20::text[]) WITH ORDINALITY AS d(` + dayArrayNames + `, expected, n)
+	WHERE t.work_date = d.work_date AND t.site = d.site AND t.user_id = d.user_id AND t.batch_id = d.expected
+	RETURNING d.n`

@@ -16,8 +16,9 @@
 // returned by INSERT ... RETURNING on the merge path. The writers of a
 // (site, work date) are serialized by a transaction-level advisory lock
 // (taken in one global order, so writers never deadlock). On the fast path
-// a day is extended from the state its daily_attendance row keeps when the
-// new punches come after all of its punches, and summarized from the new
+// a day is extended from the state the sink committed last (kept in memory
+// and checked against the row's batch_id, or else read from the row) when
+// the new punches come after all of its punches, and summarized from the new
 // punches alone when it has no row yet; any other day (a late punch, a
 // replay under new rules, the merge path) is recomputed from every punch of
 // the day in attendance_events. See summarize in daily.go.
@@ -45,9 +46,10 @@ import (
 // concurrent use, and several processes may write the same database; Close
 // releases the pool.
 type Sink struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	days *daily.Calculator
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	days  *daily.Calculator
+	cache *dayCache // the days this Sink committed last
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -128,7 +130,7 @@ func Open(ctx context.Context, url string, log *slog.Logger, opts ...Option) (*S
 		return nil, fmt.Errorf("open postgres sink at %s:%d/%s: %w",
 			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
-	return &Sink{pool: pool, log: log, days: daily.New(o.rules)}, nil
+	return &Sink{pool: pool, log: log, days: daily.New(o.rules), cache: newDayCache(dayCacheGeneration)}, nil
 }
 
 // Ping reports whether the database answers, for readiness.
@@ -222,31 +224,47 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 
 // transact runs one attempt of the batch's transaction under plan p.
 func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]any, p plan, started time.Time) (sink.Result, error) {
-	var res sink.Result
+	var (
+		res  sink.Result
+		days []daily.State // the daily_attendance rows written
+	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		res = sink.Result{}
+		res, days = sink.Result{}, nil
 		if len(events) > 0 {
 			var (
-				keys  []daily.Key
-				fresh map[daily.Key][]daily.Punch // nil: recompute every day
-				n     int
-				err   error
+				dp  *dayPlan
+				n   int
+				err error
 			)
 			if p.mergeEvents {
-				n, keys, err = mergeEvents(ctx, tx, events)
+				var keys []daily.Key
+				if n, keys, err = mergeEvents(ctx, tx, events); err == nil {
+					dp, err = s.planDays(b.ID, keys, nil) // recompute every day
+				}
 			} else {
+				// The days are planned while the server copies the
+				// punches: the plan needs only the batch and the cache.
+				planned := make(chan error, 1)
+				go func() {
+					fresh := freshPunches(b)
+					var err error
+					dp, err = s.planDays(b.ID, slices.Collect(maps.Keys(fresh)), fresh)
+					planned <- err
+				}()
 				n, err = copyRows(ctx, tx, eventsTable, eventColumns, events)
-				fresh = freshPunches(b)
-				keys = slices.Collect(maps.Keys(fresh))
+				if perr := <-planned; err == nil {
+					err = perr
+				}
 			}
 			if err != nil {
 				return err
 			}
 			res.Inserted += n
 			res.Duplicates += len(events) - n
-			if res.Days, err = s.summarize(ctx, tx, b.ID, keys, fresh); err != nil {
+			if days, err = s.summarize(ctx, tx, b.ID, dp); err != nil {
 				return err
 			}
+			res.Days = len(days)
 		}
 		if len(records) > 0 {
 			var (
@@ -266,6 +284,9 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]
 		}
 		return insertBatch(ctx, tx, b, started, res)
 	})
+	if err == nil {
+		s.cache.put(b.ID, days)
+	}
 	return res, err
 }
 

@@ -732,3 +732,44 @@ func TestDailyStateExtends(t *testing.T) {
 		t.Errorf("%d days, want 10", n)
 	}
 }
+
+// TestDailyTwoReplicas has two sinks (two loader replicas) on one database
+// take turns writing a stream in order, so that each day grows batch after
+// batch through both: each sink's memory of the days it wrote last is out
+// of date every other batch, and must never be extended in place of the
+// row the other sink wrote.
+func TestDailyTwoReplicas(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	rules := daily.DefaultRules()
+	var replicas [2]*postgres.Sink
+	for i := range replicas {
+		s, err := postgres.Open(t.Context(), url, nil, postgres.WithDailyRules(rules))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		replicas[i] = s
+	}
+	g := synth.New(synth.Config{Users: 4, DoubleEvery: 6})
+	evs := sinktest.Events(g, 0, 4*4*2)
+	for i, n := 0, 0; i < len(evs); i, n = i+3, n+1 {
+		// Batches of three take turns, except that every third turn the
+		// same replica goes again, so that it also extends a day from
+		// what it wrote itself.
+		s := replicas[n%2]
+		if n%3 == 2 {
+			s = replicas[(n-1)%2]
+		}
+		if _, err := s.Write(t.Context(), sinktest.NewBatch(fmt.Sprintf("b%d", i), evs[i:min(i+3, len(evs))], nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := sinktest.CheckDaily(t, db, sinktest.Postgres, rules); n != 4*2 {
+		t.Errorf("%d days, want 8", n)
+	}
+}
