@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
@@ -17,14 +20,69 @@ var (
 	recordColumnList = strings.Join(recordColumns, ", ")
 )
 
-// encodeEvents turns the events of b into COPY rows in eventColumns order.
-// A value that cannot be stored faithfully is a permanent error naming the
-// event.
-func encodeEvents(b *sink.Batch) ([][]any, error) {
-	rows := make([][]any, len(b.Events))
-	// One backing array for all the rows' values: one allocation, not one
-	// per row.
-	values := make([]any, 0, len(b.Events)*len(eventColumns))
+// rows are a batch's events or records as COPY rows: checked when made,
+// and ordered by id, but each row's values built only when COPY asks for
+// them, so that building them overlaps with the server's work on the rows
+// already sent.
+type rows struct {
+	order []int                        // the rows by id
+	fill  func(dst []any, i int) []any // appends the values of row i
+}
+
+// Len is the number of rows.
+func (r *rows) Len() int { return len(r.order) }
+
+// source returns a new iterator over the rows, in order, for CopyFrom.
+func (r *rows) source() pgx.CopyFromSource { return &rowSource{r: r, pos: -1} }
+
+// all returns every row's values, in order.
+func (r *rows) all() [][]any {
+	out := make([][]any, 0, r.Len())
+	for src := r.source(); src.Next(); {
+		row, _ := src.Values()
+		out = append(out, slices.Clone(row))
+	}
+	return out
+}
+
+// rowSource is a pgx.CopyFromSource; the values Values returns are valid
+// until the next call of Values (pgx encodes them at once).
+type rowSource struct {
+	r   *rows
+	pos int
+	row []any
+}
+
+func (s *rowSource) Next() bool { s.pos++; return s.pos < len(s.r.order) }
+
+func (s *rowSource) Values() ([]any, error) {
+	s.row = s.r.fill(s.row[:0], s.r.order[s.pos])
+	return s.row, nil
+}
+
+func (s *rowSource) Err() error { return nil }
+
+// byID returns the positions 0 to n-1 ordered by id(i). Sorted rows take
+// row locks in the same order in every transaction, so concurrent writers
+// of overlapping batches wait instead of deadlocking.
+func byID(n int, id func(int) string) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(id(a), id(b)) })
+	return order
+}
+
+// encodeEvents checks the events of b and returns them as rows in
+// eventColumns order. A value that cannot be stored faithfully is a
+// permanent error naming the event.
+func encodeEvents(b *sink.Batch) (*rows, error) {
+	type checked struct {
+		sink.EventValues
+		workDate time.Time
+	}
+	cs := make([]checked, len(b.Events))
 	for i := range b.Events {
 		e := &b.Events[i]
 		workDate, err := time.Parse(time.DateOnly, e.WorkDate)
@@ -35,46 +93,52 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		start := len(values)
-		values = append(values,
-			e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, v.PersonID,
-			e.OccurredAt, e.DeviceTime, e.TimeZone, e.Direction, e.State, e.VerifyMode,
-			workDate, v.Flags,
-			e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, v.RawSeq, v.CleanSeq,
-			e.Lineage.RunID, e.Lineage.CorrelationID, b.ID,
-			e.Department, e.RosterVersion, e.Shift, optionalTime(e.ShiftStart), optionalTime(e.ShiftEnd), optionalTime(e.RoundedAt),
-			e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes, e.ClockOffsetMS,
-		)
-		rows[i] = values[start:len(values):len(values)]
+		cs[i] = checked{v, workDate}
 	}
-	return rows, nil
+	return &rows{
+		order: byID(len(b.Events), func(i int) string { return b.Events[i].ID }),
+		fill: func(dst []any, i int) []any {
+			e, c := &b.Events[i], &cs[i]
+			return append(dst,
+				e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, c.PersonID,
+				e.OccurredAt, e.DeviceTime, e.TimeZone, e.Direction, e.State, e.VerifyMode,
+				c.workDate, c.Flags,
+				e.Lineage.RawID, e.Lineage.RawSubject, e.Lineage.RawStream, c.RawSeq, c.CleanSeq,
+				e.Lineage.RunID, e.Lineage.CorrelationID, b.ID,
+				e.Department, e.RosterVersion, e.Shift, optionalTime(e.ShiftStart), optionalTime(e.ShiftEnd), optionalTime(e.RoundedAt),
+				e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes, e.ClockOffsetMS,
+			)
+		},
+	}, nil
 }
 
-// encodeRecords turns the records of b into COPY rows in recordColumns
+// encodeRecords is encodeEvents for the records of b, in recordColumns
 // order. Fields go as the JSON object they travelled as (or {}), the
 // payload byte for byte; the server checks that both are JSON.
-func encodeRecords(b *sink.Batch) ([][]any, error) {
-	rows := make([][]any, len(b.Records))
-	values := make([]any, 0, len(b.Records)*len(recordColumns))
+func encodeRecords(b *sink.Batch) (*rows, error) {
+	cs := make([]sink.RecordValues, len(b.Records))
 	for i := range b.Records {
-		r := &b.Records[i]
-		v, err := sink.CheckRecord(r)
+		v, err := sink.CheckRecord(&b.Records[i])
 		if err != nil {
 			return nil, err
 		}
-		var occurred any
-		if r.OccurredAt != nil {
-			occurred = *r.OccurredAt
-		}
-		start := len(values)
-		values = append(values,
-			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, v.Fields, []byte(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
-			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID,
-		)
-		rows[i] = values[start:len(values):len(values)]
+		cs[i] = v
 	}
-	return rows, nil
+	return &rows{
+		order: byID(len(b.Records), func(i int) string { return b.Records[i].ID }),
+		fill: func(dst []any, i int) []any {
+			r, c := &b.Records[i], &cs[i]
+			var occurred any
+			if r.OccurredAt != nil {
+				occurred = *r.OccurredAt
+			}
+			return append(dst,
+				r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, c.Fields, []byte(r.Payload),
+				r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, c.RawSeq, c.CleanSeq,
+				r.Lineage.RunID, r.Lineage.CorrelationID, b.ID,
+			)
+		},
+	}, nil
 }
 
 // optionalTime is NULL for a nil instant.

@@ -25,7 +25,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -196,13 +195,6 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	if err != nil {
 		return sink.Result{}, "encode", err
 	}
-	// Sorted rows take row locks in the same order in every transaction,
-	// so concurrent writers of overlapping batches wait instead of
-	// deadlocking.
-	byID := func(x, y []any) int { return cmp.Compare(x[0].(string), y[0].(string)) }
-	slices.SortStableFunc(events, byID)
-	slices.SortStableFunc(records, byID)
-
 	var p plan
 	for {
 		res, err := s.transact(ctx, b, events, records, p, started)
@@ -223,14 +215,14 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 }
 
 // transact runs one attempt of the batch's transaction under plan p.
-func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]any, p plan, started time.Time) (sink.Result, error) {
+func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records *rows, p plan, started time.Time) (sink.Result, error) {
 	var (
 		res  sink.Result
 		days []daily.State // the daily_attendance rows written
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		res, days = sink.Result{}, nil
-		if len(events) > 0 {
+		if events.Len() > 0 {
 			var (
 				dp  *dayPlan
 				n   int
@@ -260,13 +252,13 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]
 				return err
 			}
 			res.Inserted += n
-			res.Duplicates += len(events) - n
+			res.Duplicates += events.Len() - n
 			if days, err = s.summarize(ctx, tx, b.ID, dp); err != nil {
 				return err
 			}
 			res.Days = len(days)
 		}
-		if len(records) > 0 {
+		if records.Len() > 0 {
 			var (
 				n   int
 				err error
@@ -280,7 +272,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]
 				return err
 			}
 			res.Inserted += n
-			res.Duplicates += len(records) - n
+			res.Duplicates += records.Len() - n
 		}
 		return insertBatch(ctx, tx, b, started, res)
 	})
@@ -292,8 +284,8 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records [][]
 
 // copyRows is the fast path: COPY every row into table. It fails, with a
 // unique violation that collides recognises, when an id is already there.
-func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, rows [][]any) (int, error) {
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, rows *rows) (int, error) {
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, rows.source())
 	if err != nil {
 		return 0, fmt.Errorf("copy into %s: %w", table, err)
 	}
@@ -303,7 +295,7 @@ func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, ro
 // mergeEvents is the replay path for events: COPY into a temporary table,
 // then insert the rows whose id is new, each id once, and return how many
 // and the days they belong to.
-func mergeEvents(ctx context.Context, tx pgx.Tx, rows [][]any) (int, []daily.Key, error) {
+func mergeEvents(ctx context.Context, tx pgx.Tx, rows *rows) (int, []daily.Key, error) {
 	if err := stage(ctx, tx, eventsTable, eventsStage, eventColumns, rows); err != nil {
 		return 0, nil, err
 	}
@@ -323,7 +315,7 @@ func mergeEvents(ctx context.Context, tx pgx.Tx, rows [][]any) (int, []daily.Key
 }
 
 // mergeRecords is the replay path for business records.
-func mergeRecords(ctx context.Context, tx pgx.Tx, rows [][]any) (int, error) {
+func mergeRecords(ctx context.Context, tx pgx.Tx, rows *rows) (int, error) {
 	if err := stage(ctx, tx, recordsTable, recordsStage, recordColumns, rows); err != nil {
 		return 0, err
 	}
@@ -338,11 +330,11 @@ func mergeRecords(ctx context.Context, tx pgx.Tx, rows [][]any) (int, error) {
 // copy has the columns, types, NOT NULLs and defaults but no CHECK, key or
 // index, so that duplicate ids fit and a row the real table refuses is
 // refused by the INSERT that follows, with the real constraint's name.
-func stage(ctx context.Context, tx pgx.Tx, table, stageTable string, columns []string, rows [][]any) error {
+func stage(ctx context.Context, tx pgx.Tx, table, stageTable string, columns []string, rows *rows) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stageTable+` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("create %s: %w", stageTable, err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, columns, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, columns, rows.source()); err != nil {
 		return fmt.Errorf("copy into %s: %w", stageTable, err)
 	}
 	return nil
