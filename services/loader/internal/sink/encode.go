@@ -1,6 +1,11 @@
 package sink
 
-import "math"
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+)
 
 // EventColumns are the columns every sink writes to attendance_events, in
 // the order of the rows its encoder makes (the database's default fills
@@ -83,4 +88,18 @@ func CheckRecord(r *Record) (RecordValues, error) {
 		return RecordValues{}, Refused("record", r.ID, "%v", err)
 	}
 	return RecordValues{Fields: fields, RawSeq: rawSeq, CleanSeq: cleanSeq}, nil
+}
+
+// OrderByID returns the positions 0 to n-1 ordered by id(i), and by
+// position among equal ids, so that the first occurrence of an id comes
+// first. Sinks write rows in this order: sorted rows take row locks in the
+// same order in every transaction, so concurrent writers of overlapping
+// batches wait instead of deadlocking.
+func OrderByID(n int, id func(int) string) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Or(strings.Compare(id(a), id(b)), cmp.Compare(a, b)) })
+	return order
 }

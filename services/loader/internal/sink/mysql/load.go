@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -20,15 +21,31 @@ import (
 // returns how many it inserted. A warning other than a duplicate key rolls
 // the load back with a permanent error (see the package comment).
 func (s *Sink) loadData(ctx context.Context, tx *sql.Tx, table string, columns []string, rows [][]any) (int, error) {
-	var buf bytes.Buffer
-	for _, r := range rows {
-		if err := appendTSV(&buf, r); err != nil {
-			return 0, err
-		}
-	}
+	// The rows are encoded as the driver reads them, so that encoding
+	// overlaps with the server's work on the rows already sent. The
+	// driver asks for the reader once per statement; whatever happens, the
+	// reader is closed when the statement returns, which ends the encoding.
+	var (
+		mu      sync.Mutex
+		readers []*io.PipeReader
+	)
 	name := fmt.Sprintf("%s-%d", s.prefix, s.readers.Add(1))
-	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(buf.Bytes()) })
-	defer mysql.DeregisterReaderHandler(name)
+	mysql.RegisterReaderHandler(name, func() io.Reader {
+		pr, pw := io.Pipe()
+		mu.Lock()
+		readers = append(readers, pr)
+		mu.Unlock()
+		go func() { pw.CloseWithError(writeTSV(pw, rows)) }()
+		return pr
+	})
+	defer func() {
+		mysql.DeregisterReaderHandler(name)
+		mu.Lock()
+		for _, r := range readers {
+			r.Close()
+		}
+		mu.Unlock()
+	}()
 	res, err := tx.ExecContext(ctx, `LOAD DATA LOCAL INFILE 'Reader::`+name+`' IGNORE INTO TABLE `+table+`
 		CHARACTER SET utf8mb4
 		FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'
@@ -52,6 +69,25 @@ func (s *Sink) loadData(ctx context.Context, tx *sql.Tx, table string, columns [
 		}
 	}
 	return int(n), nil
+}
+
+// writeTSV writes rows to w as LOAD DATA reads them, in chunks of about
+// 64 KiB.
+func writeTSV(w io.Writer, rows [][]any) error {
+	var buf bytes.Buffer
+	for _, r := range rows {
+		if err := appendTSV(&buf, r); err != nil {
+			return err
+		}
+		if buf.Len() >= 64<<10 {
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return err
+			}
+			buf.Reset()
+		}
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
 }
 
 // refusedByWarnings reads the warnings of the last statement and returns a

@@ -33,13 +33,11 @@
 package mysql
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -232,10 +230,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	if err != nil {
 		return sink.Result{}, err
 	}
-	// Sorted rows take row locks in the same order in every transaction.
-	byID := func(x, y []any) int { return cmp.Compare(x[0].(string), y[0].(string)) }
-	slices.SortStableFunc(events, byID)
-	slices.SortStableFunc(records, byID)
+	events, records = inOrder(events), inOrder(records)
 
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
 	if err != nil {
@@ -281,6 +276,16 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 		return sink.Result{}, fmt.Errorf("commit: %w", err)
 	}
 	return res, nil
+}
+
+// inOrder returns rows ordered as sink.OrderByID orders them; each row's
+// first value is its id.
+func inOrder(rows [][]any) [][]any {
+	out := make([][]any, len(rows))
+	for i, j := range sink.OrderByID(len(rows), func(i int) string { return rows[i][0].(string) }) {
+		out[i] = rows[j]
+	}
+	return out
 }
 
 // load inserts rows into table, skipping ids already present, and returns

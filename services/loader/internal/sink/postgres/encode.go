@@ -62,18 +62,6 @@ func (s *rowSource) Values() ([]any, error) {
 
 func (s *rowSource) Err() error { return nil }
 
-// byID returns the positions 0 to n-1 ordered by id(i). Sorted rows take
-// row locks in the same order in every transaction, so concurrent writers
-// of overlapping batches wait instead of deadlocking.
-func byID(n int, id func(int) string) []int {
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(id(a), id(b)) })
-	return order
-}
-
 // encodeEvents checks the events of b and returns them as rows in
 // eventColumns order. A value that cannot be stored faithfully is a
 // permanent error naming the event.
@@ -96,7 +84,7 @@ func encodeEvents(b *sink.Batch) (*rows, error) {
 		cs[i] = checked{v, workDate}
 	}
 	return &rows{
-		order: byID(len(b.Events), func(i int) string { return b.Events[i].ID }),
+		order: sink.OrderByID(len(b.Events), func(i int) string { return b.Events[i].ID }),
 		fill: func(dst []any, i int) []any {
 			e, c := &b.Events[i], &cs[i]
 			return append(dst,
@@ -125,7 +113,7 @@ func encodeRecords(b *sink.Batch) (*rows, error) {
 		cs[i] = v
 	}
 	return &rows{
-		order: byID(len(b.Records), func(i int) string { return b.Records[i].ID }),
+		order: sink.OrderByID(len(b.Records), func(i int) string { return b.Records[i].ID }),
 		fill: func(dst []any, i int) []any {
 			r, c := &b.Records[i], &cs[i]
 			var occurred any
