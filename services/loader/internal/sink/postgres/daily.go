@@ -64,7 +64,7 @@ func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, p *dayP
 	}
 	written := make([]daily.State, 0, len(keys))
 	br := tx.SendBatch(ctx, &q)
-	err := func() error {
+	err := func() (err error) {
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("lock the dates of %d days: %w", len(keys), err)
 		}
@@ -72,29 +72,13 @@ func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, p *dayP
 			if _, err := br.Exec(); err != nil {
 				return fmt.Errorf("plan the update of %s: %w", daysTable, err)
 			}
-			done, err := returned(br, len(updates))
-			if err != nil {
+			if written, slow, err = returned(br, updates, written, slow); err != nil {
 				return fmt.Errorf("update %d rows of %s: %w", len(updates), daysTable, err)
-			}
-			for i, st := range updates {
-				if done[i] {
-					written = append(written, st)
-				} else {
-					slow = append(slow, st.Key)
-				}
 			}
 		}
 		if len(inserts) > 0 {
-			done, err := returnedKeys(br, inserts)
-			if err != nil {
+			if written, slow, err = returned(br, inserts, written, slow); err != nil {
 				return fmt.Errorf("insert %d rows of %s: %w", len(inserts), daysTable, err)
-			}
-			for i, st := range inserts {
-				if done[i] {
-					written = append(written, st)
-				} else {
-					slow = append(slow, st.Key)
-				}
 			}
 		}
 		return nil
@@ -174,43 +158,36 @@ func (s *Sink) planDays(batchID string, keys []daily.Key, fresh map[daily.Key][]
 	return p, nil
 }
 
-// returned reads the positions (1-based) that a statement of
-// updateDaysSQL or insertDaysSQL returned, as a set over n days.
-func returned(br pgx.BatchResults, n int) ([]bool, error) {
+// returned reads the keys that a statement of updateDaysSQL or
+// insertDaysSQL returned: it appends each of days (sorted by key) that the
+// statement wrote to written, and the key of each it did not write to
+// missed.
+func returned(br pgx.BatchResults, days []daily.State, written []daily.State, missed []daily.Key) ([]daily.State, []daily.Key, error) {
 	rs, err := br.Query()
 	if err != nil {
-		return nil, err
-	}
-	done := make([]bool, n)
-	var i int64
-	_, err = pgx.ForEachRow(rs, []any{&i}, func() error {
-		if i < 1 || i > int64(n) {
-			return fmt.Errorf("row of day %d, of %d", i, n)
-		}
-		done[i-1] = true
-		return nil
-	})
-	return done, err
-}
-
-// returnedKeys reads the keys that a statement of insertDaysSQL returned,
-// as a set over days (sorted by key).
-func returnedKeys(br pgx.BatchResults, days []daily.State) ([]bool, error) {
-	rs, err := br.Query()
-	if err != nil {
-		return nil, err
+		return written, missed, err
 	}
 	done := make([]bool, len(days))
 	var k daily.Key
 	_, err = pgx.ForEachRow(rs, []any{&k.WorkDate, &k.Site, &k.UserID}, func() error {
 		i, ok := slices.BinarySearchFunc(days, k, func(d daily.State, k daily.Key) int { return d.Key.Compare(k) })
-		if !ok {
-			return fmt.Errorf("inserted a row for %v, which is not a day of the batch", k)
+		if !ok || done[i] {
+			return fmt.Errorf("wrote %v, which is not a day of the statement, or twice", k)
 		}
 		done[i] = true
 		return nil
 	})
-	return done, err
+	if err != nil {
+		return written, missed, err
+	}
+	for i, d := range days {
+		if done[i] {
+			written = append(written, d)
+		} else {
+			missed = append(missed, d.Key)
+		}
+	}
+	return written, missed, nil
 }
 
 // summarizeSlowly is summarize for days whose rows must be read first:
@@ -518,8 +495,8 @@ const nestedLoopsSQL = `SELECT set_config('enable_hashjoin', 'off', true), set_c
 
 // updateDaysSQL rewrites the rows of days whose batch_id is still the one
 // given for it in $20 (the batch that wrote the state they were extended
-// from), records the batch id $21, and returns the (1-based) position of
-// each day it rewrote. With the table's fillfactor the update is heap-only.
+// from), records the batch id $21, and returns the key of each row it
+// rewrote. With the table's fillfactor the update is heap-only.
 const updateDaysSQL = `UPDATE daily_attendance t SET
 	  person_id = nullif(d.person_id, ''), time_zone = d.time_zone,
 	  first_in = nullif(d.first_in0, ` + noTime + `), last_out = nullif(d.last_out0, ` + noTime + `),
@@ -529,6 +506,6 @@ const updateDaysSQL = `UPDATE daily_attendance t SET
 	  worked_us = d.worked_us, last_kept_at = nullif(d.last_kept_at0, ` + noTime + `),
 	  last_at = nullif(d.last_at0, ` + noTime + `), open_since = nullif(d.open_since0, ` + noTime + `),
 	  rules_version = d.rules_version, batch_id = $21, updated_at = now()
-	FROM ` + dayArrays + `, $20::text[]) WITH ORDINALITY AS d(` + dayArrayNames + `, expected, n)
+	FROM ` + dayArrays + `, $20::text[]) AS d(` + dayArrayNames + `, expected)
 	WHERE t.work_date = d.work_date AND t.site = d.site AND t.user_id = d.user_id AND t.batch_id = d.expected
-	RETURNING d.n`
+	RETURNING to_char(t.work_date, 'YYYY-MM-DD'), t.site, t.user_id`
