@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 	"net"
 	"slices"
@@ -12,13 +11,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/punchflow/punchflow/platform/dispose"
 	"github.com/punchflow/punchflow/platform/metrics"
-	"github.com/punchflow/punchflow/platform/natstest"
 	"github.com/punchflow/punchflow/platform/topology"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/collector/internal/jstest"
 	"github.com/punchflow/punchflow/services/collector/internal/zksim"
 )
 
@@ -26,6 +24,7 @@ import (
 // fleet needs to run against it.
 type env struct {
 	t       *testing.T
+	j       *jstest.Env
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	kv      jetstream.KeyValue
@@ -37,30 +36,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ns := natstest.Run(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var topo topology.Config
-	topo.RegisterFlags(flag.NewFlagSet("topology", flag.PanicOnError))
-	topo.Memory = true
-	ctx := testContext(t, 10*time.Second)
-	if err := topology.Ensure(ctx, js, topo); err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, topo.CheckpointBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := jstest.Start(t, true)
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := metrics.NewPipeline(prometheus.NewRegistry(), "collector")
-	return &env{t: t, nc: nc, js: js, kv: kv, topo: topo, metrics: m, log: log, dlq: dispose.New(js, proto.StageCollect, 0, m, log)}
+	return &env{t: t, j: j, nc: j.NC, js: j.JS, kv: j.KV, topo: j.Topo, metrics: j.Metrics, log: log, dlq: j.DLQ}
 }
 
 // fleet returns a fleet of devs with fast test settings (cfg's non-zero
@@ -133,30 +111,7 @@ func splitHostPort(addr string) (string, int, error) {
 // stream order.
 func (e *env) messages(stream, filter string) []jetstream.Msg {
 	e.t.Helper()
-	ctx := testContext(e.t, 30*time.Second)
-	c, err := e.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []jetstream.Msg
-	for uint64(len(out)) < info.NumPending {
-		batch, err := c.Fetch(int(min(info.NumPending-uint64(len(out)), 10000)), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		n := len(out)
-		for m := range batch.Messages() {
-			out = append(out, m)
-		}
-		if batch.Error() != nil || len(out) == n {
-			e.t.Fatalf("fetch %s %s: got %d of %d: %v", stream, filter, len(out), info.NumPending, batch.Error())
-		}
-	}
-	return out
+	return e.j.Msgs(e.t, stream, filter)
 }
 
 // punches decodes the raw punches of one device.
