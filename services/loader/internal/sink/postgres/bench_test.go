@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,7 +96,12 @@ func allRows(encode func(*sink.Batch) (*rows, error)) func(*sink.Batch) ([][]any
 		if err != nil {
 			return nil, err
 		}
-		return r.all(), nil
+		out := make([][]any, 0, r.Len())
+		for src := r.source(); src.Next(); {
+			row, _ := src.Values()
+			out = append(out, slices.Clone(row))
+		}
+		return out, nil
 	}
 }
 

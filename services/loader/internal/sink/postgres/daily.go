@@ -102,14 +102,13 @@ func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, p *dayP
 // dayPlan is what summarize will write of a batch's days, decided without
 // the database (planDays).
 type dayPlan struct {
-	keys     []daily.Key                 // every day, sorted
-	fresh    map[daily.Key][]daily.Punch // the new punches by day; nil after a merge
-	updates  []daily.State               // cached days, extended
-	expected []string                    // the batch each update expects on its row
-	inserts  []daily.State               // days the cache does not hold, from their new punches
-	slow     []daily.Key                 // days to read first
-	updArgs  []any                       // the parameters of updateDaysSQL
-	insArgs  []any                       // the parameters of insertDaysSQL
+	keys    []daily.Key                 // every day, sorted
+	fresh   map[daily.Key][]daily.Punch // the new punches by day; nil after a merge
+	updates []daily.State               // cached days, extended
+	inserts []daily.State               // days the cache does not hold, from their new punches
+	slow    []daily.Key                 // days to read first
+	updArgs []any                       // the parameters of updateDaysSQL
+	insArgs []any                       // the parameters of insertDaysSQL
 }
 
 // planDays decides how summarize writes the days of keys (see summarize),
@@ -117,11 +116,12 @@ type dayPlan struct {
 // server copies the punches.
 func (s *Sink) planDays(batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) (*dayPlan, error) {
 	p := &dayPlan{keys: daily.SortedKeys(keys), fresh: fresh}
+	if fresh == nil {
+		p.slow = p.keys // every day is recomputed
+		return p, nil
+	}
+	var expected []string // the batch each update expects on its row
 	for _, k := range p.keys {
-		if fresh == nil {
-			p.slow = append(p.slow, k)
-			continue
-		}
 		c, cached := s.cache.get(k)
 		if !cached {
 			st, err := s.days.Summarize(k, fresh[k])
@@ -136,7 +136,7 @@ func (s *Sink) planDays(batchID string, keys []daily.Key, fresh map[daily.Key][]
 		case err != nil:
 			return nil, fault.NewPermanent(proto.ReasonRejectedBySink, err)
 		case ok:
-			p.updates, p.expected = append(p.updates, st), append(p.expected, c.batch)
+			p.updates, expected = append(p.updates, st), append(expected, c.batch)
 		default:
 			p.slow = append(p.slow, k)
 		}
@@ -146,7 +146,7 @@ func (s *Sink) planDays(batchID string, keys []daily.Key, fresh map[daily.Key][]
 		if err != nil {
 			return nil, err
 		}
-		p.updArgs = append(args, p.expected, batchID)
+		p.updArgs = append(args, expected, batchID)
 	}
 	if len(p.inserts) > 0 {
 		args, err := dayArgs(p.inserts)
@@ -330,10 +330,10 @@ func freshPunches(b *sink.Batch) map[daily.Key][]daily.Punch {
 }
 
 // upsertDays writes days, recording batchID as the batch that last wrote
-// them. The upsert finds each row through the primary key whatever the
-// planner's statistics (an UPDATE ... FROM the arrays was planned as a scan
-// of the whole table while it was young and not analyzed), and with the
-// table's fillfactor the update of an existing row is heap-only.
+// them: the slow path, for days whose rows were read first. The upsert
+// finds each row through the primary key whatever the planner's statistics
+// (no join), and with the table's fillfactor the update of an existing row
+// is heap-only.
 func upsertDays(ctx context.Context, tx pgx.Tx, batchID string, days []daily.State) error {
 	args, err := dayArgs(days)
 	if err != nil {

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -34,16 +33,6 @@ func (r *rows) Len() int { return len(r.order) }
 
 // source returns a new iterator over the rows, in order, for CopyFrom.
 func (r *rows) source() pgx.CopyFromSource { return &rowSource{r: r, pos: -1} }
-
-// all returns every row's values, in order.
-func (r *rows) all() [][]any {
-	out := make([][]any, 0, r.Len())
-	for src := r.source(); src.Next(); {
-		row, _ := src.Values()
-		out = append(out, slices.Clone(row))
-	}
-	return out
-}
 
 // rowSource is a pgx.CopyFromSource; the values Values returns are valid
 // until the next call of Values (pgx encodes them at once).
