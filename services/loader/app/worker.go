@@ -280,9 +280,7 @@ func (w *worker) write(ctx context.Context, items []item) {
 		w.settle(items[0].msg, perm)
 	default:
 		w.rt.Metrics.BatchRows.Observe(float64(len(items)))
-		for _, it := range items {
-			w.settle(it.msg, nil)
-		}
+		w.ackAll(items)
 	}
 }
 
@@ -291,6 +289,18 @@ func (w *worker) batchOf(items []item) sink.Batch {
 		ID:      fmt.Sprintf("%s-%s-%d", w.name, w.runID, w.seq.Add(1)),
 		Sink:    w.name,
 		Started: time.Now().UTC(),
+	}
+	events := 0
+	for _, it := range items {
+		if it.ev != nil {
+			events++
+		}
+	}
+	if events > 0 {
+		b.Events = make([]sink.Event, 0, events)
+	}
+	if events < len(items) {
+		b.Records = make([]sink.Record, 0, len(items)-events)
 	}
 	for _, it := range items {
 		switch {
@@ -309,11 +319,27 @@ func (w *worker) batchOf(items []item) sink.Batch {
 
 // settle acknowledges m (err nil) or dead-letters it, and stops holding it.
 func (w *worker) settle(m jetstream.Msg, err error) {
-	defer w.held.remove(m)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
+	w.settleIn(ctx, m, err)
+}
+
+// settleTimeout bounds publishing a dead letter while settling.
+const settleTimeout = 10 * time.Second
+
+func (w *worker) settleIn(ctx context.Context, m jetstream.Msg, err error) {
+	defer w.held.remove(m)
 	if serr := w.dispose.Settle(ctx, m, err); serr != nil {
 		w.log.Warn("settle", "subject", m.Subject(), "err", serr)
+	}
+}
+
+// ackAll acknowledges the messages of a committed batch.
+func (w *worker) ackAll(items []item) {
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	for _, it := range items {
+		w.settleIn(ctx, it.msg, nil)
 	}
 }
 
@@ -382,6 +408,7 @@ func (h *held) all() []jetstream.Msg {
 type inbox struct {
 	mu    sync.Mutex
 	items []item
+	spare []item        // the slice take returned before, reused
 	ready chan struct{} // a token when items may be non-empty
 }
 
@@ -397,10 +424,13 @@ func (b *inbox) push(it item) {
 	}
 }
 
+// take returns the items pushed since the last take. The slice is valid
+// until the next take, which reuses it.
 func (b *inbox) take() []item {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := b.items
-	b.items = nil
+	clear(b.spare)
+	b.items, b.spare = b.spare[:0], out
 	return out
 }

@@ -127,11 +127,12 @@ var logical = []struct {
 const tables = `('attendance_events', 'load_batches', 'daily_attendance', 'business_records')`
 
 // latest is the version the embedded migrations lead to.
-const latest = 3
+const latest = 4
 
 var (
 	indexes = []string{
 		"attendance_events_day_idx",
+		"attendance_events_raw_id_idx",
 		"attendance_events_user_occurred_idx",
 		"business_records_source_key_idx",
 		"load_batches_sink_started_idx",

@@ -103,3 +103,22 @@ func OrderByID(n int, id func(int) string) []int {
 	slices.SortFunc(order, func(a, b int) int { return cmp.Or(strings.Compare(id(a), id(b)), cmp.Compare(a, b)) })
 	return order
 }
+
+// OrderEvents returns the positions of events ordered by day (work date,
+// site, user id, as daily_attendance's key and attendance_events' day
+// index), then by id, then by position. The order is a function of the id
+// (an id names one event, so one day), so it orders the rows of every
+// transaction alike, as OrderByID does; and rows of a day next to each
+// other make the index entries a batch adds land on neighbouring pages.
+func OrderEvents(events []Event) []int {
+	order := make([]int, len(events))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		x, y := &events[a], &events[b]
+		return cmp.Or(strings.Compare(x.WorkDate, y.WorkDate), strings.Compare(x.Site, y.Site),
+			strings.Compare(x.UserID, y.UserID), strings.Compare(x.ID, y.ID), cmp.Compare(a, b))
+	})
+	return order
+}

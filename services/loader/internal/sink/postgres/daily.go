@@ -21,24 +21,26 @@ import (
 const lockClass = 0x70660001
 
 // summarize brings the daily_attendance rows of the days of p (see
-// planDays) up to date after this transaction inserted punches of those
-// days, recording batchID as the batch that last wrote them, and returns
-// the days it wrote.
+// planFresh and planRecompute) up to date after this transaction inserted
+// punches of those days, recording batchID as the batch that last wrote
+// them, and returns the days it wrote.
 //
-// p.fresh holds, by day, the punches the transaction inserted when it
-// knows them (the COPY path; nil after a merge). A day is then extended
+// On the COPY path p knows each day's new punches. A day is then extended
 // (daily.Calculator.Extend) when the new punches come after every punch it
 // holds, or summarized from the new punches alone when it has no row yet
 // (so no punch either: every transaction that inserts a punch writes its
 // day's row). Every other day is recomputed from all its punches in
-// attendance_events.
+// attendance_events; after a merge every day is.
 //
 // The state a day is extended from comes from the Sink's cache of the days
-// it committed, without a read: the row is updated only while its batch_id
-// is still the batch the cache remembers, and a day the cache does not
-// hold is inserted only if it has no row. The days where that fails
-// (another replica wrote them since, the loader restarted) go the slow
-// way: their rows are read, then extended or recomputed, then upserted.
+// it committed, without a read. The planned rows are copied into the
+// session's day_stage table, and two statements write them: an UPDATE that
+// rewrites a row only while its batch_id is still the batch the cache
+// remembers, and an INSERT of the days the cache does not hold that skips
+// a day that has a row. When the two wrote fewer rows than planned, the
+// days they skipped (another replica wrote them since, the loader
+// restarted) go the slow way: their rows are read, then extended or
+// recomputed, then upserted.
 //
 // Writers of the same days are serialized by transaction-level advisory
 // locks on each (site, work date), taken in one global order so that
@@ -50,36 +52,44 @@ func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, p *dayP
 	if len(p.keys) == 0 {
 		return nil, nil
 	}
-	keys, updates, inserts, slow, fresh := p.keys, p.updates, p.inserts, p.slow, p.fresh
+	if len(p.staged) > 0 {
+		if _, err := copyIn(ctx, tx, copyDayStageSQL, bytesReader(p.stage)); err != nil {
+			return nil, fmt.Errorf("copy %d days into %s: %w", len(p.staged), dayStage, err)
+		}
+	}
 	// The locks and the writes go in one round trip; the server runs them
 	// in order, so the writes start once every lock is held.
 	var q pgx.Batch
-	q.Queue(lockDaysSQL, int32(lockClass), lockIDs(keys))
-	if len(updates) > 0 {
+	q.Queue(lockDaysSQL, int32(lockClass), lockIDs(p.keys))
+	if p.updates > 0 {
 		q.Queue(nestedLoopsSQL)
-		q.Queue(updateDaysSQL, p.updArgs...)
+		q.Queue(updateDaysSQL, batchID)
 	}
-	if len(inserts) > 0 {
-		q.Queue(insertDaysSQL, p.insArgs...)
+	if p.inserts > 0 {
+		q.Queue(insertDaysSQL, batchID)
 	}
-	written := make([]daily.State, 0, len(keys))
+	var wrote int64
 	br := tx.SendBatch(ctx, &q)
-	err := func() (err error) {
+	err := func() error {
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("lock the dates of %d days: %w", len(keys), err)
+			return fmt.Errorf("lock the dates of %d days: %w", len(p.keys), err)
 		}
-		if len(updates) > 0 {
+		if p.updates > 0 {
 			if _, err := br.Exec(); err != nil {
 				return fmt.Errorf("plan the update of %s: %w", daysTable, err)
 			}
-			if written, slow, err = returned(br, updates, written, slow); err != nil {
-				return fmt.Errorf("update %d rows of %s: %w", len(updates), daysTable, err)
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("update %d rows of %s: %w", p.updates, daysTable, err)
 			}
+			wrote += tag.RowsAffected()
 		}
-		if len(inserts) > 0 {
-			if written, slow, err = returned(br, inserts, written, slow); err != nil {
-				return fmt.Errorf("insert %d rows of %s: %w", len(inserts), daysTable, err)
+		if p.inserts > 0 {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("insert %d rows of %s: %w", p.inserts, daysTable, err)
 			}
+			wrote += tag.RowsAffected()
 		}
 		return nil
 	}()
@@ -89,105 +99,153 @@ func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, p *dayP
 	if err != nil {
 		return nil, err
 	}
+	written, slow := p.staged, p.slow
+	if wrote < int64(len(p.staged)) {
+		missed, err := missedDays(ctx, tx, batchID, len(p.staged))
+		if err != nil {
+			return nil, err
+		}
+		written = make([]daily.State, 0, len(p.staged))
+		for i, d := range p.staged {
+			if missed[i] {
+				slow = append(slow, p.stagedAt[i])
+			} else {
+				written = append(written, d)
+			}
+		}
+	}
 	if len(slow) == 0 {
 		return written, nil
 	}
-	more, err := s.summarizeSlowly(ctx, tx, batchID, daily.SortedKeys(slow), fresh)
+	var fresh map[daily.Key][]daily.Punch
+	keys := make([]daily.Key, len(slow))
+	for i, at := range slow {
+		keys[i] = p.keys[at]
+	}
+	if p.fresh != nil {
+		fresh = make(map[daily.Key][]daily.Punch, len(slow))
+		for _, at := range slow {
+			fresh[p.keys[at]] = p.fresh[at]
+		}
+	}
+	more, err := s.summarizeSlowly(ctx, tx, batchID, daily.SortedKeys(keys), fresh)
 	if err != nil {
 		return nil, err
 	}
 	return append(written, more...), nil
 }
 
-// dayPlan is what summarize will write of a batch's days, decided without
-// the database (planDays).
-type dayPlan struct {
-	keys    []daily.Key                 // every day, sorted
-	fresh   map[daily.Key][]daily.Punch // the new punches by day; nil after a merge
-	updates []daily.State               // cached days, extended
-	inserts []daily.State               // days the cache does not hold, from their new punches
-	slow    []daily.Key                 // days to read first
-	updArgs []any                       // the parameters of updateDaysSQL
-	insArgs []any                       // the parameters of insertDaysSQL
-}
-
-// planDays decides how summarize writes the days of keys (see summarize),
-// from the cache and the new punches alone, so that it can run while the
-// server copies the punches.
-func (s *Sink) planDays(batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) (*dayPlan, error) {
-	p := &dayPlan{keys: daily.SortedKeys(keys), fresh: fresh}
-	if fresh == nil {
-		p.slow = p.keys // every day is recomputed
-		return p, nil
-	}
-	var expected []string // the batch each update expects on its row
-	for _, k := range p.keys {
-		c, cached := s.cache.get(k)
-		if !cached {
-			st, err := s.days.Summarize(k, fresh[k])
-			if err != nil {
-				return nil, fault.NewPermanent(proto.ReasonRejectedBySink, err)
-			}
-			p.inserts = append(p.inserts, st)
-			continue
-		}
-		st, ok, err := s.days.Extend(c.state, fresh[k])
-		switch {
-		case err != nil:
-			return nil, fault.NewPermanent(proto.ReasonRejectedBySink, err)
-		case ok:
-			p.updates, expected = append(p.updates, st), append(expected, c.batch)
-		default:
-			p.slow = append(p.slow, k)
-		}
-	}
-	if len(p.updates) > 0 {
-		args, err := dayArgs(p.updates)
-		if err != nil {
-			return nil, err
-		}
-		p.updArgs = append(args, expected, batchID)
-	}
-	if len(p.inserts) > 0 {
-		args, err := dayArgs(p.inserts)
-		if err != nil {
-			return nil, err
-		}
-		p.insArgs = append(args, batchID)
-	}
-	return p, nil
-}
-
-// returned reads the keys that a statement of updateDaysSQL or
-// insertDaysSQL returned: it appends each of days (sorted by key) that the
-// statement wrote to written, and the key of each it did not write to
-// missed.
-func returned(br pgx.BatchResults, days []daily.State, written []daily.State, missed []daily.Key) ([]daily.State, []daily.Key, error) {
-	rs, err := br.Query()
+// missedDays returns, by position in day_stage, the staged days whose row
+// the batch did not write.
+func missedDays(ctx context.Context, tx pgx.Tx, batchID string, staged int) ([]bool, error) {
+	rs, err := tx.Query(ctx, missedDaysSQL, batchID)
 	if err != nil {
-		return written, missed, err
+		return nil, fmt.Errorf("find the days of %s not written: %w", daysTable, err)
 	}
-	done := make([]bool, len(days))
-	var k daily.Key
-	_, err = pgx.ForEachRow(rs, []any{&k.WorkDate, &k.Site, &k.UserID}, func() error {
-		i, ok := slices.BinarySearchFunc(days, k, func(d daily.State, k daily.Key) int { return d.Key.Compare(k) })
-		if !ok || done[i] {
-			return fmt.Errorf("wrote %v, which is not a day of the statement, or twice", k)
+	missed := make([]bool, staged)
+	var n int32
+	_, err = pgx.ForEachRow(rs, []any{&n}, func() error {
+		if n < 0 || int(n) >= staged {
+			return fmt.Errorf("staged day %d, of %d", n, staged)
 		}
-		done[i] = true
+		missed[n] = true
 		return nil
 	})
 	if err != nil {
-		return written, missed, err
+		return nil, fmt.Errorf("find the days of %s not written: %w", daysTable, err)
 	}
-	for i, d := range days {
-		if done[i] {
-			written = append(written, d)
+	return missed, nil
+}
+
+// dayPlan is what summarize will write of a batch's days, decided without
+// the database.
+type dayPlan struct {
+	keys  []daily.Key     // every day, sorted
+	fresh [][]daily.Punch // the new punches of each day; nil after a merge
+	// staged are the days planned without a read, in day_stage order,
+	// with their positions in keys; stage is their day_stage rows.
+	staged   []daily.State
+	stagedAt []int
+	stage    []byte
+	// updates and inserts count the staged days that rewrite a row the
+	// cache holds and that insert a row.
+	updates, inserts int
+	slow             []int // positions in keys of the days to read first
+}
+
+// planFresh plans the days of the events of b, which the transaction
+// inserts (the COPY path), from the cache and the new punches alone, so
+// that it can run while the server copies the punches.
+func (s *Sink) planFresh(b *sink.Batch) (*dayPlan, error) {
+	p := &dayPlan{}
+	// The events by day: sorting positions groups each day's punches.
+	order := make([]int, len(b.Events))
+	for i := range order {
+		order[i] = i
+	}
+	key := func(i int) daily.Key {
+		e := &b.Events[i]
+		return daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
+	}
+	slices.SortFunc(order, func(i, j int) int { return key(i).Compare(key(j)) })
+	punches := make([]daily.Punch, len(order))
+	for n, i := range order {
+		e := &b.Events[i]
+		punches[n] = daily.PunchOf(e.AttendanceEvent, int64(e.Seq))
+		// As the recompute would read it back: whole microseconds.
+		punches[n].OccurredAt = punches[n].OccurredAt.Truncate(time.Microsecond)
+		if n == 0 || key(order[n-1]) != key(i) {
+			p.keys = append(p.keys, key(i))
+			p.fresh = append(p.fresh, punches[n:n:len(punches)])
+		}
+		last := len(p.fresh) - 1
+		p.fresh[last] = p.fresh[last][:len(p.fresh[last])+1]
+	}
+
+	cached := s.cache.getAll(p.keys)
+	stage := newCopyData(len(p.keys) * 256)
+	for at, k := range p.keys {
+		var (
+			st  daily.State
+			ok  = true
+			err error
+		)
+		c := cached[at]
+		if c.batch == "" {
+			st, err = s.days.Summarize(k, p.fresh[at])
 		} else {
-			missed = append(missed, d.Key)
+			st, ok, err = s.days.Extend(c.state, p.fresh[at])
+		}
+		switch {
+		case err != nil:
+			return nil, fault.NewPermanent(proto.ReasonRejectedBySink, err)
+		case !ok:
+			p.slow = append(p.slow, at)
+			continue
+		}
+		if err := stageDay(stage, len(p.staged), c.batch, &st); err != nil {
+			return nil, err
+		}
+		p.staged, p.stagedAt = append(p.staged, st), append(p.stagedAt, at)
+		if c.batch == "" {
+			p.inserts++
+		} else {
+			p.updates++
 		}
 	}
-	return written, missed, nil
+	p.stage = stage.end()
+	return p, nil
+}
+
+// planRecompute plans the days of keys to be recomputed from all their
+// punches (after a merge).
+func planRecompute(keys []daily.Key) *dayPlan {
+	p := &dayPlan{keys: daily.SortedKeys(keys)}
+	p.slow = make([]int, len(p.keys))
+	for i := range p.slow {
+		p.slow[i] = i
+	}
+	return p
 }
 
 // summarizeSlowly is summarize for days whose rows must be read first:
@@ -315,70 +373,67 @@ func (s *Sink) recompute(ctx context.Context, tx pgx.Tx, keys []daily.Key) ([]da
 	return out, nil
 }
 
-// freshPunches returns the punches of b's events by day, as the recompute
-// would read them back (instants in whole microseconds, as stored).
-func freshPunches(b *sink.Batch) map[daily.Key][]daily.Punch {
-	out := make(map[daily.Key][]daily.Punch)
-	for i := range b.Events {
-		e := &b.Events[i]
-		k := daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
-		p := daily.PunchOf(e.AttendanceEvent, int64(e.Seq))
-		p.OccurredAt = p.OccurredAt.Truncate(time.Microsecond)
-		out[k] = append(out[k], p)
-	}
-	return out
-}
-
 // upsertDays writes days, recording batchID as the batch that last wrote
-// them: the slow path, for days whose rows were read first. The upsert
-// finds each row through the primary key whatever the planner's statistics
-// (no join), and with the table's fillfactor the update of an existing row
-// is heap-only.
+// them: the slow path, for days whose rows were read first. It replaces
+// what day_stage holds with days and upserts them from there.
 func upsertDays(ctx context.Context, tx pgx.Tx, batchID string, days []daily.State) error {
-	args, err := dayArgs(days)
-	if err != nil {
-		return err
+	stage := newCopyData(len(days) * 256)
+	for i := range days {
+		if err := stageDay(stage, i, "", &days[i]); err != nil {
+			return err
+		}
 	}
-	if _, err := tx.Exec(ctx, upsertDaysSQL, append(args, batchID)...); err != nil {
+	data := stage.end()
+	if _, err := tx.Exec(ctx, clearDayStageSQL); err != nil {
+		return fmt.Errorf("clear %s: %w", dayStage, err)
+	}
+	if _, err := copyIn(ctx, tx, copyDayStageSQL, bytesReader(data)); err != nil {
+		return fmt.Errorf("copy %d days into %s: %w", len(days), dayStage, err)
+	}
+	if _, err := tx.Exec(ctx, upsertDaysSQL, batchID); err != nil {
 		return fmt.Errorf("upsert %d rows of %s: %w", len(days), daysTable, err)
 	}
 	return nil
 }
 
-// dayArgs returns the columns of days as the parameter arrays dayArrays.
-// An instant that is not there (time.Time's zero) goes as 0001-01-01 UTC,
-// which dayArrays turns into NULL: a []time.Time is encoded without
-// reflection, unlike a slice of nullable values.
-func dayArgs(days []daily.State) ([]any, error) {
-	n := len(days)
-	keys := make([]daily.Key, n)
-	for i, d := range days {
-		keys[i] = d.Key
-	}
-	sites, users, dates, err := columns(keys)
+// stageDay appends the day_stage row of d at position n: expected is the
+// batch whose row the update may rewrite, or "" for a day to insert.
+func stageDay(stage *copyData, n int, expected string, d *daily.State) error {
+	date, err := time.Parse(time.DateOnly, d.WorkDate)
 	if err != nil {
-		return nil, err
+		return fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("work date %q is not YYYY-MM-DD", d.WorkDate))
 	}
-	var (
-		persons, zones, shifts       = make([]string, n), make([]string, n), make([]string, n)
-		firstIn, lastOut             = make([]time.Time, n), make([]time.Time, n)
-		worked, late, count, doubles = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-		early, overtime              = make([]int32, n), make([]int32, n)
-		workedUS                     = make([]int64, n)
-		lastKept, last, open         = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
-		versions                     = make([]string, n)
-	)
-	for i, d := range days {
-		persons[i], zones[i], shifts[i] = d.PersonID, d.TimeZone, d.Shift
-		firstIn[i], lastOut[i] = d.FirstIn, d.LastOut
-		worked[i], late[i], count[i], doubles[i] = int32(d.WorkedMinutes), int32(d.LateMinutes), int32(d.PunchCount), int32(d.DoublePunches)
-		early[i], overtime[i] = int32(d.EarlyLeaveMinutes), int32(d.OvertimeMinutes)
-		workedUS[i] = d.Worked.Microseconds()
-		lastKept[i], last[i], open[i] = d.LastKept, d.Last, d.OpenSince
-		versions[i] = d.RulesVersion
+	stage.row(len(dayStageColumns))
+	stage.int4(int32(n))
+	stage.nullText(expected)
+	stage.text(d.Site)
+	stage.text(d.UserID)
+	stage.date(date)
+	stage.nullText(d.PersonID)
+	stage.text(d.TimeZone)
+	stage.optTimestamptz(optional(d.FirstIn))
+	stage.optTimestamptz(optional(d.LastOut))
+	stage.int4(int32(d.WorkedMinutes))
+	stage.int4(int32(d.LateMinutes))
+	stage.int4(int32(d.EarlyLeaveMinutes))
+	stage.int4(int32(d.OvertimeMinutes))
+	stage.text(d.Shift)
+	stage.int4(int32(d.PunchCount))
+	stage.int4(int32(d.DoublePunches))
+	stage.int8(d.Worked.Microseconds())
+	stage.optTimestamptz(optional(d.LastKept))
+	stage.optTimestamptz(optional(d.Last))
+	stage.optTimestamptz(optional(d.OpenSince))
+	stage.text(d.RulesVersion)
+	return nil
+}
+
+// optional is nil for the zero instant (none).
+func optional(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
-	return []any{sites, users, dates, persons, zones, firstIn, lastOut, worked, late, count, doubles,
-		early, overtime, shifts, workedUS, lastKept, last, open, versions}, nil
+	return &t
 }
 
 // lockIDs returns the advisory lock ids of the (site, work date) pairs of
@@ -440,35 +495,45 @@ const readPunchesSQL = `SELECT k.n, e.raw_id, e.clean_sequence, coalesce(e.perso
 	CROSS JOIN LATERAL (SELECT * FROM attendance_events e
 	  WHERE e.work_date = k.work_date AND e.site = k.site AND e.user_id = k.user_id OFFSET 0) e`
 
-// dayArrays are the parameter arrays $1 to $19 of the day rows (see
-// dayArgs), unnested as d.
-const dayArrays = `unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
-	            $6::timestamptz[], $7::timestamptz[], $8::int4[], $9::int4[], $10::int4[], $11::int4[],
-	            $12::int4[], $13::int4[], $14::text[],
-	            $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[]`
+// dayStage is the session's temporary table of the day rows a
+// transaction writes (see summarize): created once per connection, emptied
+// at every commit or rollback, never written to the WAL. n is the row's
+// position; expected the batch whose row an update may rewrite, NULL for a
+// day to insert.
+const dayStage = "day_stage"
 
-const dayArrayNames = `site, user_id, work_date, person_id, time_zone, first_in0, last_out0, worked, late, punches, doubles,
-	       early, overtime, shift, worked_us, last_kept_at0, last_at0, open_since0, rules_version`
+var dayStageColumns = []string{"n", "expected", "site", "user_id", "work_date", "person_id", "time_zone",
+	"first_in", "last_out", "worked_minutes", "late_minutes", "early_leave_minutes", "overtime_minutes",
+	"shift", "punch_count", "double_punches", "worked_us", "last_kept_at", "last_at", "open_since", "rules_version"}
 
-// noTime is how dayArgs sends a missing instant.
-const noTime = `'0001-01-01 00:00:00+00'`
+const createDayStageSQL = `CREATE TEMP TABLE IF NOT EXISTS ` + dayStage + ` (
+	n int4 NOT NULL, expected text, site text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL, work_date date NOT NULL,
+	person_id text, time_zone text NOT NULL, first_in timestamptz, last_out timestamptz,
+	worked_minutes int4 NOT NULL, late_minutes int4 NOT NULL,
+	early_leave_minutes int4 NOT NULL, overtime_minutes int4 NOT NULL, shift text NOT NULL,
+	punch_count int4 NOT NULL, double_punches int4 NOT NULL,
+	worked_us int8, last_kept_at timestamptz, last_at timestamptz, open_since timestamptz, rules_version text
+) ON COMMIT DELETE ROWS`
 
-// insertDays inserts the rows of days given as dayArrays, with the batch id
-// as $20.
-const insertDays = `INSERT INTO daily_attendance
-	(site, user_id, work_date, person_id, time_zone, first_in, last_out,
-	 worked_minutes, late_minutes, punch_count, double_punches,
-	 early_leave_minutes, overtime_minutes, shift,
-	 worked_us, last_kept_at, last_at, open_since, rules_version, batch_id)
-	SELECT site, user_id, work_date, nullif(person_id, ''), time_zone,
-	 nullif(first_in0, ` + noTime + `), nullif(last_out0, ` + noTime + `),
-	 worked, late, punches, doubles, early, overtime, shift, worked_us,
-	 nullif(last_kept_at0, ` + noTime + `), nullif(last_at0, ` + noTime + `), nullif(open_since0, ` + noTime + `),
-	 rules_version, $20
-	FROM ` + dayArrays + `) AS d(` + dayArrayNames + `)`
+var copyDayStageSQL = copyStatement(dayStage, dayStageColumns)
 
-// upsertDaysSQL inserts or rewrites the rows of days.
-const upsertDaysSQL = insertDays + `
+const clearDayStageSQL = `DELETE FROM ` + dayStage
+
+// dayColumns are daily_attendance's columns as day_stage holds them;
+// batch_id comes from $1.
+const dayColumns = `site, user_id, work_date, person_id, time_zone, first_in, last_out,
+	 worked_minutes, late_minutes, early_leave_minutes, overtime_minutes, shift,
+	 punch_count, double_punches, worked_us, last_kept_at, last_at, open_since, rules_version`
+
+// insertDaysSQL inserts the staged days to insert that have no row yet.
+// day_stage holds them in key order, which is the primary key's.
+const insertDaysSQL = `INSERT INTO daily_attendance (` + dayColumns + `, batch_id)
+	SELECT ` + dayColumns + `, $1 FROM ` + dayStage + ` WHERE expected IS NULL
+	ON CONFLICT (work_date, site, user_id) DO NOTHING`
+
+// upsertDaysSQL inserts or rewrites the rows of every staged day.
+const upsertDaysSQL = `INSERT INTO daily_attendance (` + dayColumns + `, batch_id)
+	SELECT ` + dayColumns + `, $1 FROM ` + dayStage + `
 	ON CONFLICT (work_date, site, user_id) DO UPDATE SET
 	  person_id = excluded.person_id, time_zone = excluded.time_zone,
 	  first_in = excluded.first_in, last_out = excluded.last_out,
@@ -480,12 +545,6 @@ const upsertDaysSQL = insertDays + `
 	  last_at = excluded.last_at, open_since = excluded.open_since, rules_version = excluded.rules_version,
 	  batch_id = excluded.batch_id, updated_at = now()`
 
-// insertDaysSQL inserts the rows of days that have none yet and returns
-// the key of each row it inserted.
-const insertDaysSQL = insertDays + `
-	ON CONFLICT (work_date, site, user_id) DO NOTHING
-	RETURNING to_char(work_date, 'YYYY-MM-DD'), site, user_id`
-
 // nestedLoopsSQL makes the rest of the transaction join by nested loops:
 // updateDaysSQL then finds each row through the primary key. A hash join,
 // which the planner picks for a table it thinks small or has not analyzed
@@ -493,19 +552,25 @@ const insertDaysSQL = insertDays + `
 // 10,000 rows in EXPLAIN ANALYZE, and growing with the table).
 const nestedLoopsSQL = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
 
-// updateDaysSQL rewrites the rows of days whose batch_id is still the one
-// given for it in $20 (the batch that wrote the state they were extended
-// from), records the batch id $21, and returns the key of each row it
-// rewrote. With the table's fillfactor the update is heap-only.
+// updateDaysSQL rewrites the rows of the staged days to update whose
+// batch_id is still the one the day expects (the batch that wrote the
+// state it was extended from), and records the batch id $1. With the
+// table's fillfactor the update is heap-only.
 const updateDaysSQL = `UPDATE daily_attendance t SET
-	  person_id = nullif(d.person_id, ''), time_zone = d.time_zone,
-	  first_in = nullif(d.first_in0, ` + noTime + `), last_out = nullif(d.last_out0, ` + noTime + `),
-	  worked_minutes = d.worked, late_minutes = d.late,
-	  early_leave_minutes = d.early, overtime_minutes = d.overtime, shift = d.shift,
-	  punch_count = d.punches, double_punches = d.doubles,
-	  worked_us = d.worked_us, last_kept_at = nullif(d.last_kept_at0, ` + noTime + `),
-	  last_at = nullif(d.last_at0, ` + noTime + `), open_since = nullif(d.open_since0, ` + noTime + `),
-	  rules_version = d.rules_version, batch_id = $21, updated_at = now()
-	FROM ` + dayArrays + `, $20::text[]) AS d(` + dayArrayNames + `, expected)
-	WHERE t.work_date = d.work_date AND t.site = d.site AND t.user_id = d.user_id AND t.batch_id = d.expected
-	RETURNING to_char(t.work_date, 'YYYY-MM-DD'), t.site, t.user_id`
+	  person_id = d.person_id, time_zone = d.time_zone,
+	  first_in = d.first_in, last_out = d.last_out,
+	  worked_minutes = d.worked_minutes, late_minutes = d.late_minutes,
+	  early_leave_minutes = d.early_leave_minutes, overtime_minutes = d.overtime_minutes, shift = d.shift,
+	  punch_count = d.punch_count, double_punches = d.double_punches,
+	  worked_us = d.worked_us, last_kept_at = d.last_kept_at,
+	  last_at = d.last_at, open_since = d.open_since,
+	  rules_version = d.rules_version, batch_id = $1, updated_at = now()
+	FROM ` + dayStage + ` d
+	WHERE d.expected IS NOT NULL AND t.work_date = d.work_date AND t.site = d.site AND t.user_id = d.user_id
+	  AND t.batch_id = d.expected`
+
+// missedDaysSQL returns the position of each staged day whose row the
+// batch $1 did not write.
+const missedDaysSQL = `SELECT d.n FROM ` + dayStage + ` d
+	LEFT JOIN daily_attendance t ON t.work_date = d.work_date AND t.site = d.site AND t.user_id = d.user_id
+	WHERE t.batch_id IS DISTINCT FROM $1`

@@ -42,6 +42,22 @@ func newDayCache(size int) *dayCache {
 func (c *dayCache) get(k daily.Key) (cachedDay, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.getLocked(k)
+}
+
+// getAll returns the cached day of each of keys, the zero cachedDay (no
+// batch) for a day it does not hold.
+func (c *dayCache) getAll(keys []daily.Key) []cachedDay {
+	out := make([]cachedDay, len(keys))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, k := range keys {
+		out[i], _ = c.getLocked(k)
+	}
+	return out
+}
+
+func (c *dayCache) getLocked(k daily.Key) (cachedDay, bool) {
 	if d, ok := c.cur[k]; ok {
 		return d, true
 	}

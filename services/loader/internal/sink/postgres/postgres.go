@@ -28,8 +28,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -105,6 +103,12 @@ func Open(ctx context.Context, url string, log *slog.Logger, opts ...Option) (*S
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = applicationName
+	}
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if _, err := conn.Exec(ctx, createDayStageSQL); err != nil {
+			return fmt.Errorf("create %s: %w", dayStage, err)
+		}
+		return nil
 	}
 
 	// Migrations run on a connection of their own, closed afterwards, so
@@ -195,6 +199,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	if err != nil {
 		return sink.Result{}, "encode", err
 	}
+
 	var p plan
 	for {
 		res, err := s.transact(ctx, b, events, records, p, started)
@@ -215,7 +220,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 }
 
 // transact runs one attempt of the batch's transaction under plan p.
-func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records *rows, p plan, started time.Time) (sink.Result, error) {
+func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records rows, p plan, started time.Time) (sink.Result, error) {
 	var (
 		res  sink.Result
 		days []daily.State // the daily_attendance rows written
@@ -231,19 +236,18 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records *row
 			if p.mergeEvents {
 				var keys []daily.Key
 				if n, keys, err = mergeEvents(ctx, tx, events); err == nil {
-					dp, err = s.planDays(b.ID, keys, nil) // recompute every day
+					dp = planRecompute(keys)
 				}
 			} else {
 				// The days are planned while the server copies the
 				// punches: the plan needs only the batch and the cache.
 				planned := make(chan error, 1)
 				go func() {
-					fresh := freshPunches(b)
 					var err error
-					dp, err = s.planDays(b.ID, slices.Collect(maps.Keys(fresh)), fresh)
+					dp, err = s.planFresh(b)
 					planned <- err
 				}()
-				n, err = copyRows(ctx, tx, eventsTable, eventColumns, events)
+				n, err = copyRows(ctx, tx, copyEventsSQL, eventsTable, events)
 				if perr := <-planned; err == nil {
 					err = perr
 				}
@@ -266,7 +270,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records *row
 			if p.mergeRecords {
 				n, err = mergeRecords(ctx, tx, records)
 			} else {
-				n, err = copyRows(ctx, tx, recordsTable, recordColumns, records)
+				n, err = copyRows(ctx, tx, copyRecordsSQL, recordsTable, records)
 			}
 			if err != nil {
 				return err
@@ -284,8 +288,8 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records *row
 
 // copyRows is the fast path: COPY every row into table. It fails, with a
 // unique violation that collides recognises, when an id is already there.
-func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, rows *rows) (int, error) {
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, rows.source())
+func copyRows(ctx context.Context, tx pgx.Tx, statement, table string, rows rows) (int, error) {
+	n, err := copyIn(ctx, tx, statement, rows.reader())
 	if err != nil {
 		return 0, fmt.Errorf("copy into %s: %w", table, err)
 	}
@@ -295,8 +299,8 @@ func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, ro
 // mergeEvents is the replay path for events: COPY into a temporary table,
 // then insert the rows whose id is new, each id once, and return how many
 // and the days they belong to.
-func mergeEvents(ctx context.Context, tx pgx.Tx, rows *rows) (int, []daily.Key, error) {
-	if err := stage(ctx, tx, eventsTable, eventsStage, eventColumns, rows); err != nil {
+func mergeEvents(ctx context.Context, tx pgx.Tx, rows rows) (int, []daily.Key, error) {
+	if err := stage(ctx, tx, eventsTable, eventsStage, copyEventsStageSQL, rows); err != nil {
 		return 0, nil, err
 	}
 	rs, err := tx.Query(ctx, mergeEventsSQL)
@@ -315,8 +319,8 @@ func mergeEvents(ctx context.Context, tx pgx.Tx, rows *rows) (int, []daily.Key, 
 }
 
 // mergeRecords is the replay path for business records.
-func mergeRecords(ctx context.Context, tx pgx.Tx, rows *rows) (int, error) {
-	if err := stage(ctx, tx, recordsTable, recordsStage, recordColumns, rows); err != nil {
+func mergeRecords(ctx context.Context, tx pgx.Tx, rows rows) (int, error) {
+	if err := stage(ctx, tx, recordsTable, recordsStage, copyRecordsStageSQL, rows); err != nil {
 		return 0, err
 	}
 	tag, err := tx.Exec(ctx, mergeRecordsSQL)
@@ -330,11 +334,11 @@ func mergeRecords(ctx context.Context, tx pgx.Tx, rows *rows) (int, error) {
 // copy has the columns, types, NOT NULLs and defaults but no CHECK, key or
 // index, so that duplicate ids fit and a row the real table refuses is
 // refused by the INSERT that follows, with the real constraint's name.
-func stage(ctx context.Context, tx pgx.Tx, table, stageTable string, columns []string, rows *rows) error {
+func stage(ctx context.Context, tx pgx.Tx, table, stageTable, statement string, rows rows) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stageTable+` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("create %s: %w", stageTable, err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, columns, rows.source()); err != nil {
+	if _, err := copyIn(ctx, tx, statement, rows.reader()); err != nil {
 		return fmt.Errorf("copy into %s: %w", stageTable, err)
 	}
 	return nil
@@ -361,6 +365,14 @@ const (
 	// The stage tables are session-local and dropped at commit or rollback.
 	eventsStage  = "attendance_events_stage"
 	recordsStage = "business_records_stage"
+)
+
+// The COPY statements of the rows encodeEvents and encodeRecords make.
+var (
+	copyEventsSQL       = copyStatement(eventsTable, eventColumns)
+	copyRecordsSQL      = copyStatement(recordsTable, recordColumns)
+	copyEventsStageSQL  = copyStatement(eventsStage, eventColumns)
+	copyRecordsStageSQL = copyStatement(recordsStage, recordColumns)
 )
 
 // mergeEventsSQL keeps the first delivery (lowest CLEAN sequence) of an id

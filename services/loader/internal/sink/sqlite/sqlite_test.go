@@ -629,8 +629,8 @@ func TestReopen(t *testing.T) {
 	if err := d.conn.QueryRowContext(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 3 {
-		t.Errorf("goose_db_version holds %d applied migrations, want 3", versions)
+	if versions != 4 {
+		t.Errorf("goose_db_version holds %d applied migrations, want 4", versions)
 	}
 }
 

@@ -1,0 +1,46 @@
+package synth
+
+import (
+	"strings"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/punchflow/punchflow/proto"
+)
+
+// EventRow returns the values of e as a plain pgx CopyFrom into
+// attendance_events takes them, in the order of sink.EventColumns, with
+// CLEAN sequence seq and batch id batch: the benchmarks' baseline, which
+// loads the same rows without the sink.
+func EventRow(e proto.AttendanceEvent, seq uint64, batch string) []any {
+	wd, _ := time.Parse(time.DateOnly, e.WorkDate)
+	var person any
+	if e.PersonID != "" {
+		person = e.PersonID
+	}
+	opt := func(t *time.Time) any {
+		if t == nil {
+			return nil
+		}
+		return *t
+	}
+	return []any{e.ID, e.RulesVersion, e.Site, e.DeviceSerial, e.UserID, person, e.OccurredAt, e.DeviceTime, e.TimeZone,
+		e.Direction, e.State, e.VerifyMode, wd, strings.Join(e.Flags, ","), e.Lineage.RawID, e.Lineage.RawSubject,
+		e.Lineage.RawStream, int64(e.Lineage.RawSequence), int64(seq), e.Lineage.RunID, e.Lineage.CorrelationID, batch,
+		e.Department, e.RosterVersion, e.Shift, opt(e.ShiftStart), opt(e.ShiftEnd), opt(e.RoundedAt),
+		e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes, e.ClockOffsetMS}
+}
+
+// RecordRow is EventRow for a business record, in the order of
+// sink.RecordColumns.
+func RecordRow(r proto.CleanRecord, seq uint64, batch string) []any {
+	fields, _ := json.Marshal(r.Fields)
+	var occurred any
+	if r.OccurredAt != nil {
+		occurred = *r.OccurredAt
+	}
+	return []any{r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, fields, []byte(r.Payload),
+		r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, int64(r.Lineage.RawSequence), int64(seq),
+		r.Lineage.RunID, r.Lineage.CorrelationID, batch}
+}
