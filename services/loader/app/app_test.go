@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -552,6 +554,10 @@ func TestConfigValidate(t *testing.T) {
 		{name: "mysql dsn without database", args: []string{"--mysql-dsn", "u@tcp(h:3306)/"}, wantErr: "names no database"},
 		{name: "bad mysql method", args: []string{"--mysql-dsn", "u@tcp(h)/db", "--mysql-method", "carrier-pigeon"}, wantErr: "mysql-method"},
 		{name: "short ack wait", args: []string{"--ack-wait", "500ms"}, wantErr: "ack-wait"},
+		{name: "record types file missing", args: []string{"--record-types", "/nonexistent/rules.yaml"}, wantErr: "record-types: record types: open /nonexistent/rules.yaml"},
+		{name: "record types wrong", args: []string{"--record-types", writeFile(t, "records: {orders: {fields: {cents: {type: money}}}}")},
+			wantErr: `records.orders.fields.cents.type: "money"`},
+		{name: "record types", args: []string{"--record-types", writeFile(t, synth.RecordTypes)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -573,6 +579,79 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error mentioning %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestTypedRecordTables loads records of a typed source into its table in
+// PostgreSQL and SQLite, and those of an untyped source into
+// business_records. A record whose field does not fit its column is
+// dead-lettered as it arrives, once per sink, and nothing else is held up.
+func TestTypedRecordTables(t *testing.T) {
+	ns := natstest.Run(t)
+	pgURL := dbtest.PostgresURL(t)
+	litePath := filepath.Join(t.TempDir(), "loader.db")
+	start(t, ns.ClientURL(), "--postgres-url", pgURL, "--sqlite-path", litePath,
+		"--record-types", writeFile(t, synth.RecordTypes), "--batch-rows", "40", "--batch-age", "20ms")
+	s := connect(t, ns.ClientURL())
+	g := synth.New(synth.Config{})
+	const orders, tickets = 150, 30
+	var msgs []message
+	for k := range orders {
+		msgs = append(msgs, recordMsg(t, g.Record("orders", k)))
+	}
+	for k := range tickets {
+		msgs = append(msgs, recordMsg(t, g.Record("tickets", k)))
+	}
+	bad := g.Record("orders", orders)
+	bad.Fields["amount_cents"] = "twelve"
+	msgs = append(msgs, recordMsg(t, bad))
+	s.publish(t, msgs...)
+	s.idle(t, 60*time.Second, "loader-postgres", "loader-sqlite")
+
+	pg := openDB(t, "pgx", pgURL)
+	lite := openDB(t, "sqlite", "file:"+litePath+"?mode=ro")
+	for name, db := range map[string]*sql.DB{"postgres": pg, "sqlite": lite} {
+		if got := count(t, db, "records_orders"); got != orders {
+			t.Errorf("%s: %d rows in records_orders, want %d", name, got, orders)
+		}
+		if got := count(t, db, "business_records"); got != tickets {
+			t.Errorf("%s: %d rows in business_records, want %d", name, got, tickets)
+		}
+		var paid, cents int
+		if err := db.QueryRowContext(t.Context(), `SELECT count(*), sum(amount_cents) FROM records_orders WHERE paid`).Scan(&paid, &cents); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		wantPaid, wantCents := 0, 0
+		for k := range orders {
+			if r := g.Record("orders", k); r.Fields["paid"].(bool) {
+				wantPaid++
+				wantCents += int(r.Fields["amount_cents"].(float64))
+			}
+		}
+		if paid != wantPaid || cents != wantCents {
+			t.Errorf("%s: %d paid orders for %d cents, want %d for %d", name, paid, cents, wantPaid, wantCents)
+		}
+	}
+	var dead []string
+	for _, d := range s.deadLetters(t) {
+		dead = append(dead, d.sink+" "+d.ReasonCode+" "+d.MsgID)
+		if !strings.Contains(d.Reason, "field amount_cents") || !strings.Contains(d.Reason, "records_orders.amount_cents is int") {
+			t.Errorf("dead letter reason %q does not say which field and column", d.Reason)
+		}
+	}
+	slices.Sort(dead)
+	want := []string{"postgres invalid " + bad.ID + "@postgres", "sqlite invalid " + bad.ID + "@sqlite"}
+	if !slices.Equal(dead, want) {
+		t.Errorf("dead letters = %q, want %q", dead, want)
 	}
 }
 

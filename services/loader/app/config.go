@@ -15,6 +15,7 @@ import (
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/batch"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/mysql"
 )
 
@@ -50,9 +51,14 @@ type Config struct {
 	DailyShiftStart string
 	DailyLateGrace  time.Duration
 
+	// RecordTypes is the transformer's rules file, whose records section
+	// types the fields of each source (package recordtable).
+	RecordTypes string
+
 	// Set by Validate.
 	daily  daily.Rules
 	routes map[string][]string
+	tables recordtable.Set
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -67,6 +73,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DailyDebounce, "daily-debounce", time.Minute, "daily attendance: a punch this soon after the last one kept is a double punch and is ignored")
 	fs.StringVar(&c.DailyShiftStart, "daily-shift-start", "09:00", "daily attendance: shift start for late minutes, HH:MM in the punch's time zone, then optional site=HH:MM overrides (09:00,plant-2=22:00)")
 	fs.DurationVar(&c.DailyLateGrace, "daily-late-grace", 0, "daily attendance: a first in this late or less is not late")
+	fs.StringVar(&c.RecordTypes, "record-types", "", "the transformer's rules file: each source its records section maps gets a table records_<source> with a column per field, in the field's type (empty: every record goes to business_records)")
 }
 
 // registerSinks adds the flags that name the sinks and their routes, which
@@ -107,6 +114,13 @@ func (c *Config) Validate() error {
 	}
 	if err := c.daily.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("daily rules: %w", err))
+	}
+	if c.RecordTypes != "" {
+		tables, err := recordtable.Load(c.RecordTypes)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("record-types: %w", err))
+		}
+		c.tables = tables
 	}
 	errs = append(errs, c.Common.Validate())
 	return errors.Join(errs...)

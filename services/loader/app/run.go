@@ -101,6 +101,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				name: s.name, sink: s.sink, cons: cons, rt: rt, policy: cfg.Batch, ackWait: cfg.AckWait,
 				dispose: dispose.New(sinkHeader{pub: rt.JS, sink: s.name}, proto.StageLoad, 0, rt.Metrics, log),
 				zones:   zones,
+				tables:  cfg.tables,
 				log:     log,
 				writers: cfg.Writers,
 			}
@@ -132,7 +133,7 @@ func openSinks(ctx context.Context, cfg Config, rt *service.Runtime) ([]namedSin
 	log := func(name string) *slog.Logger { return rt.Log.With("sink", name) }
 	if cfg.PostgresURL != "" {
 		s, err := openRetrying(ctx, log(sinkPostgres), func(ctx context.Context) (*postgres.Sink, error) {
-			return postgres.Open(ctx, cfg.PostgresURL, log(sinkPostgres), postgres.WithDailyRules(cfg.daily))
+			return postgres.Open(ctx, cfg.PostgresURL, log(sinkPostgres), postgres.WithDailyRules(cfg.daily), postgres.WithRecordTables(cfg.tables))
 		})
 		if err != nil {
 			return out, fmt.Errorf("postgres sink: %w", err)
@@ -141,7 +142,8 @@ func openSinks(ctx context.Context, cfg Config, rt *service.Runtime) ([]namedSin
 	}
 	if cfg.MySQLDSN != "" {
 		s, err := openRetrying(ctx, log(sinkMySQL), func(ctx context.Context) (*mysql.Sink, error) {
-			return mysql.Open(ctx, cfg.MySQLDSN, log(sinkMySQL), mysql.WithDailyRules(cfg.daily), mysql.WithMethod(mysql.Method(cfg.MySQLMethod)))
+			return mysql.Open(ctx, cfg.MySQLDSN, log(sinkMySQL), mysql.WithDailyRules(cfg.daily), mysql.WithMethod(mysql.Method(cfg.MySQLMethod)),
+				mysql.WithRecordTables(cfg.tables))
 		})
 		if err != nil {
 			return out, fmt.Errorf("mysql sink: %w", err)
@@ -152,7 +154,8 @@ func openSinks(ctx context.Context, cfg Config, rt *service.Runtime) ([]namedSin
 	if cfg.SQLitePath != "" {
 		// FULL: a batch is acknowledged to JetStream only after its commit, so the
 		// commit must survive a power failure.
-		s, err := sqlite.Open(ctx, cfg.SQLitePath, log(sinkSQLite), sqlite.WithSynchronousFull(), sqlite.WithDailyRules(cfg.daily))
+		s, err := sqlite.Open(ctx, cfg.SQLitePath, log(sinkSQLite), sqlite.WithSynchronousFull(), sqlite.WithDailyRules(cfg.daily),
+			sqlite.WithRecordTables(cfg.tables))
 		if err != nil {
 			return out, fmt.Errorf("sqlite sink: %w", err)
 		}

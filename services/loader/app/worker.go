@@ -19,6 +19,7 @@ import (
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/batch"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -39,6 +40,7 @@ type worker struct {
 	ackWait time.Duration
 	dispose *dispose.Disposer
 	zones   *daily.Calculator // loads and caches time zones
+	tables  recordtable.Set   // typed record tables, by source
 	log     *slog.Logger
 	// writers bounds the batches written at once: while one transaction
 	// waits on the database (a commit's flush to disk), the next batch is
@@ -219,6 +221,15 @@ func (w *worker) decode(m jetstream.Msg) item {
 			return it
 		}
 		it.rec = &sink.Record{CleanRecord: rec.CleanRecord, RawFields: rec.Fields, Seq: it.seq}
+		if t := w.tables.Lookup(rec.Source); t != nil {
+			// Typed here, as the message arrives: a record whose fields
+			// do not fit its table goes to the dead-letter stream at once,
+			// without failing a batch.
+			if it.rec.Typed, err = t.Values(nil, rec.Fields); err != nil {
+				it.err = fault.NewPermanent(proto.ReasonInvalid, fmt.Errorf("record %s: %w", rec.ID, err))
+				return it
+			}
+		}
 	default:
 		it.err = fault.NewPermanent(proto.ReasonInvalid,
 			fmt.Errorf("subject %s carries no message the loader loads (clean.attendance.<site> or clean.record.<source>)", m.Subject()))

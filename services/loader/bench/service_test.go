@@ -34,6 +34,7 @@ import (
 	"github.com/punchflow/punchflow/platform/topology"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
@@ -136,13 +137,27 @@ func messages(b *testing.B, k kind, from, n int) []message {
 	return out
 }
 
-// The baseline copies the loader's columns, rows built by eventRow and
-// recordRow in that order.
-var eventColumns, recordColumns = sink.EventColumns, sink.RecordColumns
+// The loader loads the records into the typed table of their source
+// (synth.RecordTypes); the baseline copies the loader's columns, rows
+// built by eventRow and recordRow in that order.
+var (
+	recordTables = must(recordtable.Parse([]byte(synth.RecordTypes)))
+	recordGroup  = sink.GroupRecords(&sink.Batch{Records: []sink.Record{{CleanRecord: synth.New(synth.Config{}).Record("orders", 0)}}}, recordTables)[0]
+	eventColumns = sink.EventColumns
+)
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
 
 func eventRow(e proto.AttendanceEvent, seq uint64) []any { return synth.EventRow(e, seq, "raw-copy") }
 
-func recordRow(r proto.CleanRecord, seq uint64) []any { return synth.RecordRow(r, seq, "raw-copy") }
+func recordRow(r proto.CleanRecord, seq uint64) []any {
+	return synth.TypedRecordRow(r, seq, "raw-copy")
+}
 
 // publish puts msgs on CLEAN and waits for every ack.
 func (w *world) publish(b *testing.B, msgs []message) {
@@ -189,8 +204,12 @@ func startLoader(b *testing.B, w *world, extra ...string) *process {
 	if err != nil {
 		b.Fatal(err)
 	}
+	types := filepath.Join(b.TempDir(), "rules.yaml")
+	if err := os.WriteFile(types, []byte(synth.RecordTypes), 0o644); err != nil {
+		b.Fatal(err)
+	}
 	args := append([]string{"--nats-url", w.natsURL, "--http-addr", addr, "--log-format", "json", "--log-level", "warn",
-		"--postgres-url", w.pgURL, "--sqlite-path", ""}, extra...)
+		"--postgres-url", w.pgURL, "--sqlite-path", "", "--record-types", types}, extra...)
 	p.cmd = exec.Command(loaderBinary(b), args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
@@ -360,6 +379,9 @@ func migratedDB(b *testing.B) string {
 	if err := migrate.Up(b.Context(), db, migrate.Postgres, nil); err != nil {
 		b.Fatal(err)
 	}
+	if err := migrate.RecordTables(b.Context(), db, migrate.Postgres, recordTables, nil); err != nil {
+		b.Fatal(err)
+	}
 	return url
 }
 
@@ -381,7 +403,7 @@ func BenchmarkService(b *testing.B) {
 	loaderBinary(b) // built before anything is timed
 	for _, k := range []kind{records, attendance} {
 		b.Run(string(k), func(b *testing.B) {
-			table, columns := "business_records", recordColumns
+			table, columns := recordGroup.Name(), recordGroup.Columns()
 			if k == attendance {
 				table, columns = "attendance_events", eventColumns
 			}

@@ -18,6 +18,7 @@ import (
 	_ "modernc.org/sqlite"             // "sqlite" driver
 
 	"github.com/punchflow/punchflow/platform/dbtest"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 )
 
 // column is one column of the schema as a database describes it.
@@ -448,6 +449,104 @@ func TestUpgradeKeepsData(t *testing.T) {
 			}
 			if diff := cmp.Diff(want(d), describe(t, db, d)); diff != "" {
 				t.Errorf("schema (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRecordTablesConcurrently creates the typed record tables from four
+// replicas at once, twice over (the second time with one more field):
+// every call succeeds, and the tables have exactly the declared columns.
+func TestRecordTablesConcurrently(t *testing.T) {
+	v1, err := recordtable.Parse([]byte("records:\n  orders: {fields: {order_id: {type: string}, cents: {type: int}}}\n  tickets: {fields: {opened: {type: time}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := recordtable.Parse([]byte("records:\n  orders: {fields: {order_id: {type: string}, cents: {type: int}, paid: {type: bool}}}\n  tickets: {fields: {opened: {type: time}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []Dialect{Postgres, MySQL} {
+		t.Run(string(d), func(t *testing.T) {
+			newDB := open(t, d)
+			const replicas = 4
+			dbs := make([]*sql.DB, replicas)
+			for i := range dbs {
+				dbs[i] = newDB()
+			}
+			for _, set := range []recordtable.Set{v1, v2} {
+				var (
+					wg   sync.WaitGroup
+					errs = make([]error, replicas)
+				)
+				for i, db := range dbs {
+					wg.Go(func() {
+						if errs[i] = Up(t.Context(), db, d, nil); errs[i] == nil {
+							errs[i] = RecordTables(t.Context(), db, d, set, nil)
+						}
+					})
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatalf("RecordTables: %v", err)
+				}
+			}
+			for table, want := range map[string][]string{
+				"records_orders":  {"cents", "order_id", "paid"},
+				"records_tickets": {"opened"},
+			} {
+				var got []string
+				query(t, dbs[0], fmt.Sprintf(map[Dialect]string{
+					Postgres: `SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = '%s' AND a.attnum > 0 AND NOT a.attisdropped`,
+					MySQL:    `SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '%s'`,
+				}[d], table), func(rs *sql.Rows) error {
+					var c string
+					err := rs.Scan(&c)
+					if !slices.Contains(recordtable.FixedColumns, c) {
+						got = append(got, c)
+					}
+					return err
+				})
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s typed columns = %v, want %v", table, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRecordTablesTypeChanged refuses a field whose declared type is no
+// longer its column's, naming the column and what to do.
+func TestRecordTablesTypeChanged(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			db := open(t, d)()
+			ctx := t.Context()
+			set := func(typ string) recordtable.Set {
+				s, err := recordtable.Parse([]byte("records:\n  orders: {fields: {cents: {type: " + typ + "}}}\n"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			if err := Up(ctx, db, d, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := RecordTables(ctx, db, d, set("int"), nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := RecordTables(ctx, db, d, set("int"), nil); err != nil {
+				t.Fatalf("again with the same types: %v", err)
+			}
+			err := RecordTables(ctx, db, d, set("string"), nil)
+			if err == nil {
+				t.Fatal("RecordTables with cents changed to string returned nil")
+			}
+			for _, w := range []string{"records_orders", "column cents", "declared string", "ALTER TABLE records_orders"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
 			}
 		})
 	}

@@ -2,9 +2,12 @@ package sink
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 )
 
 // EventColumns are the columns every sink writes to attendance_events, in
@@ -121,4 +124,96 @@ func OrderEvents(events []Event) []int {
 			strings.Compare(x.UserID, y.UserID), strings.Compare(x.ID, y.ID), cmp.Compare(a, b))
 	})
 	return order
+}
+
+// RecordGroup is the records of a batch that go to one table: the typed
+// table of their source, or business_records (Table nil).
+type RecordGroup struct {
+	Table   *recordtable.Table
+	Records []int // positions in Batch.Records, in batch order
+}
+
+// Name is the group's table.
+func (g RecordGroup) Name() string {
+	if g.Table == nil {
+		return BusinessRecords
+	}
+	return g.Table.Name
+}
+
+// BusinessRecords is the table of the records of sources without a typed
+// table.
+const BusinessRecords = "business_records"
+
+// GroupRecords splits the records of b by table: business_records first,
+// then the typed tables of set by name.
+func GroupRecords(b *Batch, set recordtable.Set) []RecordGroup {
+	var (
+		generic RecordGroup
+		typed   = map[string]*RecordGroup{}
+	)
+	for i := range b.Records {
+		t := set.Lookup(b.Records[i].Source)
+		if t == nil {
+			generic.Records = append(generic.Records, i)
+			continue
+		}
+		g, ok := typed[t.Name]
+		if !ok {
+			g = &RecordGroup{Table: t}
+			typed[t.Name] = g
+		}
+		g.Records = append(g.Records, i)
+	}
+	var out []RecordGroup
+	if len(generic.Records) > 0 {
+		out = append(out, generic)
+	}
+	for _, name := range slices.Sorted(maps.Keys(typed)) {
+		out = append(out, *typed[name])
+	}
+	return out
+}
+
+// Columns are the columns a batch writes to the group's table, in the
+// order of the rows its encoders make: RecordColumns for business_records;
+// for a typed table the same without source, with the typed columns after
+// occurred_at.
+func (g RecordGroup) Columns() []string {
+	if g.Table == nil {
+		return RecordColumns
+	}
+	out := make([]string, 0, len(RecordColumns)+len(g.Table.Columns)-1)
+	out = append(out, "id", "rules_version", "natural_key", "occurred_at")
+	for _, c := range g.Table.Columns {
+		out = append(out, c.Name)
+	}
+	return append(out, RecordColumns[5:]...)
+}
+
+// Check is CheckRecord for a record of the group, r: for a typed table it
+// also appends the record's typed column values (r.Typed, or else read from
+// the record's fields) to typed. A record whose fields do not fit its table
+// is a permanent error naming the record.
+func (g RecordGroup) Check(r *Record, typed []recordtable.Value) (RecordValues, []recordtable.Value, error) {
+	v, err := CheckRecord(r)
+	if err != nil || g.Table == nil {
+		return v, typed, err
+	}
+	typed, err = g.Typed(r, v.Fields, typed)
+	return v, typed, err
+}
+
+// Typed appends the typed column values of r, a record of the group's typed
+// table, to dst: r.Typed when the loader decoded them, else read from
+// fields, the record's fields object (RecordValues.Fields).
+func (g RecordGroup) Typed(r *Record, fields []byte, dst []recordtable.Value) ([]recordtable.Value, error) {
+	if len(r.Typed) == len(g.Table.Columns) && r.Typed != nil {
+		return append(dst, r.Typed...), nil
+	}
+	out, err := g.Table.Values(dst, fields)
+	if err != nil {
+		return dst, Refused("record", r.ID, "%v", err)
+	}
+	return out, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 )
 
 // Event is a clean attendance event with its position in the CLEAN stream.
@@ -45,6 +46,10 @@ type Record struct {
 	// nil. Sinks store it rather than re-encoding Fields, so that a number
 	// keeps every digit (Fields holds numbers as float64).
 	RawFields []byte
+	// Typed holds, when the record's source has a typed table, the value of
+	// each of its columns (recordtable.Table.Values), as the loader decoded
+	// them with the message; nil leaves the decoding to the sink.
+	Typed []recordtable.Value
 	// Seq is the CLEAN stream sequence the record was delivered from.
 	Seq uint64
 }

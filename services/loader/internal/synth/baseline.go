@@ -44,3 +44,28 @@ func RecordRow(r proto.CleanRecord, seq uint64, batch string) []any {
 		r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, int64(r.Lineage.RawSequence), int64(seq),
 		r.Lineage.RunID, r.Lineage.CorrelationID, batch}
 }
+
+// RecordTypes is the records section of a rules file that types the fields
+// of the records Record makes (see package recordtable): with it the
+// loader loads them into records_<source>.
+const RecordTypes = `records:
+  orders:
+    fields:
+      order_id:     {path: order_id, type: string}
+      amount_cents: {path: amount_cents, type: int}
+      paid:         {path: paid, type: bool}
+      created:      {path: created, type: time}
+`
+
+// TypedRecordRow is RecordRow for the typed table RecordTypes declares:
+// the columns of sink.RecordGroup.Columns, its typed columns in name order
+// (amount_cents, created, order_id, paid).
+func TypedRecordRow(r proto.CleanRecord, seq uint64, batch string) []any {
+	fields, _ := json.Marshal(r.Fields)
+	created, _ := time.Parse(time.RFC3339, r.Fields["created"].(string))
+	return []any{r.ID, r.RulesVersion, r.NaturalKey, *r.OccurredAt,
+		int64(r.Fields["amount_cents"].(float64)), created, r.Fields["order_id"].(string), r.Fields["paid"].(bool),
+		fields, []byte(r.Payload),
+		r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, int64(r.Lineage.RawSequence), int64(seq),
+		r.Lineage.RunID, r.Lineage.CorrelationID, batch}
+}

@@ -3,19 +3,17 @@ package mysql
 import (
 	"time"
 
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
-// eventColumns and recordColumns are the columns a batch writes (see
+// eventColumns are the columns a batch writes to attendance_events (see
 // sink.EventColumns); loaded_at takes the statement's time from its
 // default.
-var (
-	eventColumns  = sink.EventColumns
-	recordColumns = sink.RecordColumns
-)
+var eventColumns = sink.EventColumns
 
-// Row values are string, []byte (JSON text), int64, time.Time (UTC) or nil
-// (NULL), which both methods know how to send.
+// Row values are string, []byte (JSON text), int64, float64, bool,
+// time.Time (UTC) or nil (NULL), which both methods know how to send.
 
 // minTime and maxTime bound DATETIME.
 var (
@@ -65,12 +63,16 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 	return rows, nil
 }
 
-// encodeRecords turns the records of b into rows in recordColumns order.
-// Fields go as the JSON object they travelled as (or {}), the payload byte
-// for byte; the json_valid CHECKs test both.
-func encodeRecords(b *sink.Batch) ([][]any, error) {
-	rows := make([][]any, len(b.Records))
-	for i := range b.Records {
+// encodeRecords turns the records of group g of b into rows in the order
+// of g.Columns(). Fields go as the JSON object they travelled as (or {}),
+// the payload byte for byte; the json_valid CHECKs test both. A typed
+// table's columns take the record's fields converted to their types
+// (strings, whole numbers, doubles, booleans, instants as UTC DATETIME(6),
+// dates), NULL where a field is absent.
+func encodeRecords(b *sink.Batch, g sink.RecordGroup) ([][]any, error) {
+	rows := make([][]any, len(g.Records))
+	var typed []recordtable.Value
+	for n, i := range g.Records {
 		r := &b.Records[i]
 		var occurred any
 		if r.OccurredAt != nil {
@@ -80,15 +82,47 @@ func encodeRecords(b *sink.Batch) ([][]any, error) {
 			}
 			occurred = at
 		}
-		v, err := sink.CheckRecord(r)
-		if err != nil {
+		var (
+			v   sink.RecordValues
+			err error
+		)
+		if v, typed, err = g.Check(r, typed[:0]); err != nil {
 			return nil, err
 		}
-		rows[i] = []any{
-			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, v.Fields, []byte(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
-			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID,
+		row := make([]any, 0, len(g.Columns()))
+		row = append(row, r.ID, r.RulesVersion)
+		if g.Table == nil {
+			row = append(row, r.Source)
 		}
+		row = append(row, r.NaturalKey, occurred)
+		for k, tv := range typed {
+			c := g.Table.Columns[k]
+			if tv.Null {
+				row = append(row, nil)
+				continue
+			}
+			switch c.Type {
+			case recordtable.String:
+				row = append(row, tv.S)
+			case recordtable.Int:
+				row = append(row, tv.I)
+			case recordtable.Number:
+				row = append(row, tv.F)
+			case recordtable.Bool:
+				row = append(row, tv.B)
+			case recordtable.Time:
+				at := tv.T.UTC()
+				if at.Before(minTime) || at.After(maxTime) {
+					return nil, sink.Refused("record", r.ID, "field %s: %s is outside years 1000 to 9999", c.Field, tv.T)
+				}
+				row = append(row, at)
+			case recordtable.Date:
+				row = append(row, tv.T.Format(time.DateOnly))
+			}
+		}
+		rows[n] = append(row, v.Fields, []byte(r.Payload),
+			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
+			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID)
 	}
 	return rows, nil
 }

@@ -54,6 +54,7 @@ func TestAppendTSV(t *testing.T) {
 		{"escapes", []any{"tab\there", "new\nline", `back\slash`, "cr\r", "nul\x00"}, "tab\\there\tnew\\nline\tback\\\\slash\tcr\\r\tnul\\0\n"},
 		{"the text \\N is not NULL", []any{`\N`}, "\\\\N\n"},
 		{"utf-8", []any{"ünïcode ✓"}, "ünïcode ✓\n"},
+		{"numbers and booleans", []any{3.5, -1e300, float64(12), true, false}, "3.5\t-1e+300\t12\t1\t0\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,8 +68,8 @@ func TestAppendTSV(t *testing.T) {
 		})
 	}
 	var b bytesBuffer
-	if err := appendTSV(&b.Buffer, []any{3.5}); err == nil {
-		t.Error("appendTSV of a float returned nil")
+	if err := appendTSV(&b.Buffer, []any{int32(3)}); err == nil {
+		t.Error("appendTSV of an int32 returned nil")
 	}
 }
 

@@ -155,6 +155,14 @@ func appendTSV(buf *bytes.Buffer, row []any) error {
 			escapeTSV(buf, string(x))
 		case int64:
 			buf.WriteString(strconv.FormatInt(x, 10))
+		case float64:
+			buf.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+		case bool:
+			if x {
+				buf.WriteByte('1')
+			} else {
+				buf.WriteByte('0')
+			}
 		case time.Time:
 			buf.WriteString(x.UTC().Format(datetimeLayout))
 		default:

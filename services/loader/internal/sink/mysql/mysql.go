@@ -46,6 +46,7 @@ import (
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -72,6 +73,7 @@ type Sink struct {
 	method  Method
 	readers atomic.Uint64 // names registered reader handlers
 	prefix  string
+	tables  recordtable.Set
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -83,6 +85,7 @@ type options struct {
 	rules    daily.Rules
 	method   Method
 	maxConns int
+	tables   recordtable.Set
 }
 
 // WithDailyRules sets the rules of the daily attendance summary; the default
@@ -96,6 +99,13 @@ func WithDailyRules(r daily.Rules) Option {
 // LoadData fails Open instead.
 func WithMethod(m Method) Option {
 	return func(o *options) { o.method = m }
+}
+
+// WithRecordTables loads the records of the sources of set into their
+// typed tables (see package recordtable), which Open creates or extends;
+// records of other sources go to business_records.
+func WithRecordTables(set recordtable.Set) Option {
+	return func(o *options) { o.tables = set }
 }
 
 // WithMaxConns bounds the pool (default 4).
@@ -146,7 +156,11 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	db.SetMaxIdleConns(o.maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	where := fmt.Sprintf("%s/%s", cfg.Addr, cfg.DBName)
-	if err := migrate.Up(ctx, db, migrate.MySQL, log); err != nil {
+	err = migrate.Up(ctx, db, migrate.MySQL, log)
+	if err == nil {
+		err = migrate.RecordTables(ctx, db, migrate.MySQL, o.tables, log)
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open mysql sink at %s: %w", where, err)
 	}
@@ -172,7 +186,8 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 		_ = db.Close()
 		return nil, fmt.Errorf("open mysql sink: unknown method %q (want %s or %s)", method, LoadData, Insert)
 	}
-	return &Sink{db: db, log: log, days: daily.New(o.rules), method: method, prefix: "punchflow-" + proto.NewCorrelationID()[:8]}, nil
+	return &Sink{db: db, log: log, days: daily.New(o.rules), method: method, prefix: "punchflow-" + proto.NewCorrelationID()[:8],
+		tables: o.tables}, nil
 }
 
 // Method reports how the sink sends rows.
@@ -222,15 +237,19 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	if err != nil {
 		return sink.Result{}, err
 	}
-	records, err := encodeRecords(b)
-	if err != nil {
-		return sink.Result{}, err
+	groups := sink.GroupRecords(b, s.tables)
+	records := make([][][]any, len(groups))
+	for i, g := range groups {
+		if records[i], err = encodeRecords(b, g); err != nil {
+			return sink.Result{}, err
+		}
+		records[i] = inOrder(records[i])
 	}
 	first, last, err := sink.BatchSeqs(b)
 	if err != nil {
 		return sink.Result{}, err
 	}
-	events, records = inOrder(events), inOrder(records)
+	events = inOrder(events)
 
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
 	if err != nil {
@@ -259,13 +278,13 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 			return sink.Result{}, err
 		}
 	}
-	if len(records) > 0 {
-		n, err := s.load(ctx, tx, recordsTable, recordColumns, records)
+	for i, g := range groups {
+		n, err := s.load(ctx, tx, g.Name(), g.Columns(), records[i])
 		if err != nil {
 			return sink.Result{}, err
 		}
 		res.Inserted += n
-		res.Duplicates += len(records) - n
+		res.Duplicates += len(records[i]) - n
 	}
 	if _, err := tx.ExecContext(ctx, insertCommitted,
 		b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
@@ -345,10 +364,7 @@ func placeholders(n int) string {
 	return string(b)
 }
 
-const (
-	eventsTable  = "attendance_events"
-	recordsTable = "business_records"
-)
+const eventsTable = "attendance_events"
 
 const insertCommitted = `INSERT INTO load_batches
 	(batch_id, sink, row_count, inserted, duplicates, first_seq, last_seq,

@@ -13,7 +13,6 @@ import (
 
 	"github.com/punchflow/punchflow/platform/dbtest"
 	"github.com/punchflow/punchflow/platform/fault"
-	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/mysql"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
@@ -48,14 +47,21 @@ func TestConformance(t *testing.T) {
 		t.Run(string(m), func(t *testing.T) {
 			sinktest.Run(t, sinktest.Harness{
 				Dialect: sinktest.MySQL,
-				Open: func(t *testing.T, rules daily.Rules) (sink.Sink, *sql.DB) {
+				Open: func(t *testing.T, o sinktest.Options) (sink.Sink, *sql.DB, func(sinktest.Options) (sink.Sink, error)) {
 					dsn := dbtest.MySQLDSN(t)
-					s, err := mysql.Open(t.Context(), dsn, slog.New(slog.DiscardHandler), mysql.WithDailyRules(rules), mysql.WithMethod(m))
+					open := func(o sinktest.Options) (sink.Sink, error) {
+						s, err := mysql.Open(t.Context(), dsn, slog.New(slog.DiscardHandler), mysql.WithDailyRules(o.Rules), mysql.WithMethod(m),
+							mysql.WithRecordTables(o.Tables))
+						if err == nil {
+							t.Cleanup(func() { _ = s.Close() })
+						}
+						return s, err
+					}
+					s, err := open(o)
 					if err != nil {
 						t.Fatalf("Open: %v", err)
 					}
-					t.Cleanup(func() { _ = s.Close() })
-					return s, readHandle(t, dsn)
+					return s, readHandle(t, dsn), open
 				},
 			})
 		})

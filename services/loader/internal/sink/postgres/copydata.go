@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 )
 
 // copyData is rows in PostgreSQL's binary COPY format ("COPY ... FROM STDIN
@@ -109,6 +113,45 @@ func (d *copyData) date(t time.Time) {
 	d.int4(int32(floorDiv(t.Unix()-y2k, 86400)))
 }
 
+// float8 appends a double precision field.
+func (d *copyData) float8(v float64) {
+	d.field(8)
+	d.buf = binary.BigEndian.AppendUint64(d.buf, math.Float64bits(v))
+}
+
+// boolean appends a boolean field.
+func (d *copyData) boolean(v bool) {
+	d.field(1)
+	if v {
+		d.buf = append(d.buf, 1)
+	} else {
+		d.buf = append(d.buf, 0)
+	}
+}
+
+// value appends a typed record column of type t (see
+// migrate.RecordTables for the column types).
+func (d *copyData) value(t recordtable.Type, v recordtable.Value) {
+	switch {
+	case v.Null:
+		d.null()
+	case t == recordtable.String:
+		d.text(v.S)
+	case t == recordtable.Int:
+		d.int8(v.I)
+	case t == recordtable.Number:
+		d.float8(v.F)
+	case t == recordtable.Bool:
+		d.boolean(v.B)
+	case t == recordtable.Time:
+		d.timestamptz(v.T)
+	case t == recordtable.Date:
+		d.date(v.T)
+	default:
+		panic(fmt.Sprintf("copyData: record column type %q", t))
+	}
+}
+
 // end closes the stream with the trailer and returns it.
 func (d *copyData) end() []byte {
 	return binary.BigEndian.AppendUint16(d.buf, 0xffff)
@@ -137,21 +180,27 @@ func copyStatement(table string, columns []string) string {
 }
 
 // copyIn runs statement (see copyStatement) in tx with the rows of src
-// and returns how many rows the server stored.
+// and returns how many rows the server stored. When src is a rowReader
+// whose rows refused to encode, that error is returned (the server only
+// says that the client ended the COPY).
 func copyIn(ctx context.Context, tx pgx.Tx, statement string, src io.Reader) (int64, error) {
 	tag, err := tx.Conn().PgConn().CopyFrom(ctx, src, statement)
+	if rr, ok := src.(*rowReader); ok && rr.err != nil {
+		return 0, rr.err
+	}
 	if err != nil {
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
 }
 
-// rows are a batch's rows for COPY, checked beforehand and encoded only as
-// COPY reads them, so that encoding overlaps with the server's work on the
-// rows already sent.
+// rows are a batch's rows for COPY, encoded only as COPY reads them, so
+// that encoding overlaps with the server's work on the rows already sent.
+// encode appends the i-th row; an error (a value that cannot be stored,
+// wrapped by fault) ends the COPY, and copyRows returns it.
 type rows struct {
 	n      int
-	encode func(d *copyData, i int) // appends the i-th row
+	encode func(d *copyData, i int) error
 }
 
 // Len is the number of rows.
@@ -168,6 +217,7 @@ type rowReader struct {
 	d     copyData
 	off   int // how much of d.buf was read
 	ended bool
+	err   error // from rows.encode
 }
 
 // copyChunk is how much a rowReader encodes ahead: pgconn sends COPY data
@@ -184,7 +234,9 @@ func (r *rowReader) Read(p []byte) (int, error) {
 			r.d.buf = append(r.d.buf, copySignature...)
 		}
 		for len(r.d.buf) < copyChunk && r.next < r.rows.n {
-			r.rows.encode(&r.d, r.next)
+			if r.err = r.rows.encode(&r.d, r.next); r.err != nil {
+				return 0, r.err
+			}
 			r.next++
 		}
 		if r.next == r.rows.n {

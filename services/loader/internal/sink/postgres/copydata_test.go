@@ -89,14 +89,15 @@ func TestCopyDataNulls(t *testing.T) {
 // rows, trailer.
 func TestRowReader(t *testing.T) {
 	const n = 3000 // several chunks
-	encode := func(d *copyData, i int) {
+	encode := func(d *copyData, i int) error {
 		d.row(2)
 		d.int8(int64(i))
 		d.text(string(bytes.Repeat([]byte{'a' + byte(i%26)}, i%97)))
+		return nil
 	}
 	all := newCopyData(0)
 	for i := range n {
-		encode(all, i)
+		_ = encode(all, i)
 	}
 	want := all.end()
 	if all.rows != n {

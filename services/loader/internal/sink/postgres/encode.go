@@ -4,17 +4,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
-// eventColumns and recordColumns are the columns a batch writes (see
+// eventColumns are the columns a batch writes to attendance_events (see
 // sink.EventColumns); loaded_at takes the transaction's time from its
 // default.
 var (
-	eventColumns     = sink.EventColumns
-	recordColumns    = sink.RecordColumns
-	eventColumnList  = strings.Join(eventColumns, ", ")
-	recordColumnList = strings.Join(recordColumns, ", ")
+	eventColumns    = sink.EventColumns
+	eventColumnList = strings.Join(eventColumns, ", ")
 )
 
 // encodeEvents checks the events of b and returns them as rows in
@@ -39,7 +38,7 @@ func encodeEvents(b *sink.Batch) (rows, error) {
 		}
 		cs[i] = checked{v, workDate}
 	}
-	return rows{n: len(order), encode: func(d *copyData, n int) {
+	return rows{n: len(order), encode: func(d *copyData, n int) error {
 		i := order[n]
 		e, c := &b.Events[i], &cs[i]
 		d.row(len(eventColumns))
@@ -75,31 +74,48 @@ func encodeEvents(b *sink.Batch) (rows, error) {
 		d.int4(int32(e.EarlyLeaveMinutes))
 		d.int4(int32(e.OvertimeMinutes))
 		d.int8(e.ClockOffsetMS)
+		return nil
 	}}, nil
 }
 
-// encodeRecords is encodeEvents for the records of b, in recordColumns
-// order. Fields go as the JSON object they travelled as (or {}), the
-// payload byte for byte; the server checks that both are JSON.
-func encodeRecords(b *sink.Batch) (rows, error) {
-	order := sink.OrderByID(len(b.Records), func(i int) string { return b.Records[i].ID })
-	cs := make([]sink.RecordValues, len(b.Records))
-	for i := range b.Records {
-		v, err := sink.CheckRecord(&b.Records[i])
-		if err != nil {
+// encodeRecords is encodeEvents for the records of group g of b, in the
+// order of g.Columns(). Fields go as the JSON object they travelled as (or
+// {}), the payload byte for byte; the server checks that both are JSON. A
+// typed table's columns take the record's fields converted to their types,
+// NULL where a field is absent; the conversion runs as COPY reads the rows,
+// and a record whose fields do not fit ends the COPY with a permanent error
+// naming it.
+func encodeRecords(b *sink.Batch, g sink.RecordGroup) (rows, error) {
+	order := sink.OrderByID(len(g.Records), func(n int) string { return b.Records[g.Records[n]].ID })
+	cs := make([]sink.RecordValues, len(g.Records))
+	for n, i := range g.Records {
+		var err error
+		if cs[n], err = sink.CheckRecord(&b.Records[i]); err != nil {
 			return rows{}, err
 		}
-		cs[i] = v
 	}
-	return rows{n: len(order), encode: func(d *copyData, n int) {
-		i := order[n]
-		r, c := &b.Records[i], &cs[i]
-		d.row(len(recordColumns))
+	columns := len(g.Columns())
+	var typed []recordtable.Value // the typed values of the row being encoded
+	return rows{n: len(order), encode: func(d *copyData, k int) error {
+		n := order[k]
+		r, c := &b.Records[g.Records[n]], &cs[n]
+		if g.Table != nil {
+			var err error
+			if typed, err = g.Typed(r, c.Fields, typed[:0]); err != nil {
+				return err
+			}
+		}
+		d.row(columns)
 		d.text(r.ID)
 		d.text(r.RulesVersion)
-		d.text(r.Source)
+		if g.Table == nil {
+			d.text(r.Source)
+		}
 		d.text(r.NaturalKey)
 		d.optTimestamptz(r.OccurredAt)
+		for i, v := range typed {
+			d.value(g.Table.Columns[i].Type, v)
+		}
 		d.jsonb(c.Fields)
 		d.bytes(r.Payload)
 		d.text(r.Lineage.RawID)
@@ -110,5 +126,6 @@ func encodeRecords(b *sink.Batch) (rows, error) {
 		d.text(r.Lineage.RunID)
 		d.text(r.Lineage.CorrelationID)
 		d.text(b.ID)
+		return nil
 	}}, nil
 }

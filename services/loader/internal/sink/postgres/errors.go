@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -41,17 +42,16 @@ func refusedData(err error) bool {
 }
 
 // collides returns the table when err is the fast path's COPY meeting an id
-// that is already in attendance_events or business_records (or twice in the
-// batch): the one error the merge path resolves. Otherwise it returns "".
-func collides(err error) string {
+// that is already in one of tables (or twice in the batch): a unique
+// violation of the table's primary key, the one error the merge path
+// resolves. Otherwise it returns "".
+func collides(err error, tables []string) string {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 		return ""
 	}
-	for _, table := range []string{eventsTable, recordsTable} {
-		if pgErr.TableName == table && pgErr.ConstraintName == table+"_pkey" {
-			return table
-		}
+	if pgErr.ConstraintName != pgErr.TableName+"_pkey" || !slices.Contains(tables, pgErr.TableName) {
+		return ""
 	}
-	return ""
+	return pgErr.TableName
 }

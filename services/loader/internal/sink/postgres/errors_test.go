@@ -51,6 +51,8 @@ func TestCollides(t *testing.T) {
 	}{
 		{"event id taken", &pgconn.PgError{Code: "23505", TableName: "attendance_events", ConstraintName: "attendance_events_pkey"}, "attendance_events"},
 		{"record id taken", &pgconn.PgError{Code: "23505", TableName: "business_records", ConstraintName: "business_records_pkey"}, "business_records"},
+		{"typed record id taken", &pgconn.PgError{Code: "23505", TableName: "records_orders", ConstraintName: "records_orders_pkey"}, "records_orders"},
+		{"a table the batch does not copy", &pgconn.PgError{Code: "23505", TableName: "records_tickets", ConstraintName: "records_tickets_pkey"}, ""},
 		{"wrapped", fmt.Errorf("copy: %w", &pgconn.PgError{Code: "23505", TableName: "attendance_events", ConstraintName: "attendance_events_pkey"}), "attendance_events"},
 		{"batch id taken", &pgconn.PgError{Code: "23505", TableName: "load_batches", ConstraintName: "load_batches_pkey"}, ""},
 		{"day taken", &pgconn.PgError{Code: "23505", TableName: "daily_attendance", ConstraintName: "daily_attendance_pkey"}, ""},
@@ -59,7 +61,7 @@ func TestCollides(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := collides(tt.err); got != tt.want {
+			if got := collides(tt.err, []string{"attendance_events", "business_records", "records_orders"}); got != tt.want {
 				t.Errorf("collides = %q, want %q", got, tt.want)
 			}
 		})

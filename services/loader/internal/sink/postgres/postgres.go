@@ -28,6 +28,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +39,7 @@ import (
 
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -43,10 +47,11 @@ import (
 // concurrent use, and several processes may write the same database; Close
 // releases the pool.
 type Sink struct {
-	pool  *pgxpool.Pool
-	log   *slog.Logger
-	days  *daily.Calculator
-	cache *dayCache // the days this Sink committed last
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	days   *daily.Calculator
+	cache  *dayCache // the days this Sink committed last
+	tables recordtable.Set
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -57,6 +62,7 @@ type Option func(*options)
 type options struct {
 	maxConns int32
 	rules    daily.Rules
+	tables   recordtable.Set
 }
 
 // WithMaxConns sets the pool's maximum number of connections. Without it the
@@ -71,6 +77,13 @@ func WithMaxConns(n int32) Option {
 // is daily.DefaultRules.
 func WithDailyRules(r daily.Rules) Option {
 	return func(o *options) { o.rules = r }
+}
+
+// WithRecordTables loads the records of the sources of set into their
+// typed tables (see package recordtable), which Open creates or extends;
+// records of other sources go to business_records.
+func WithRecordTables(set recordtable.Set) Option {
+	return func(o *options) { o.tables = set }
 }
 
 // applicationName is reported to the server (pg_stat_activity) unless the
@@ -116,6 +129,9 @@ func Open(ctx context.Context, url string, log *slog.Logger, opts ...Option) (*S
 	// a pooled connection.
 	mdb := stdlib.OpenDB(*cfg.ConnConfig.Copy())
 	err = migrate.Up(ctx, mdb, migrate.Postgres, log)
+	if err == nil {
+		err = migrate.RecordTables(ctx, mdb, migrate.Postgres, o.tables, log)
+	}
 	if cerr := mdb.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -133,7 +149,7 @@ func Open(ctx context.Context, url string, log *slog.Logger, opts ...Option) (*S
 		return nil, fmt.Errorf("open postgres sink at %s:%d/%s: %w",
 			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
-	return &Sink{pool: pool, log: log, days: daily.New(o.rules), cache: newDayCache(dayCacheGeneration)}, nil
+	return &Sink{pool: pool, log: log, days: daily.New(o.rules), cache: newDayCache(dayCacheGeneration), tables: o.tables}, nil
 }
 
 // Ping reports whether the database answers, for readiness.
@@ -172,19 +188,20 @@ func (c committer) RecordFailure(ctx context.Context, f sink.Failure) error {
 	return err
 }
 
-// plan says, per table, whether the transaction merges (true) or copies.
-type plan struct{ mergeEvents, mergeRecords bool }
+// plan names the tables the transaction merges into instead of copying.
+type plan map[string]bool
 
 func (p plan) String() string {
-	switch {
-	case p.mergeEvents && p.mergeRecords:
-		return "merge"
-	case p.mergeEvents:
-		return "merge-events"
-	case p.mergeRecords:
-		return "merge-records"
+	if len(p) == 0 {
+		return "copy"
 	}
-	return "copy"
+	return "merge " + strings.Join(slices.Sorted(maps.Keys(p)), ",")
+}
+
+// recordRows are the records of a batch for one table.
+type recordRows struct {
+	sink.RecordGroup
+	rows rows
 }
 
 // write tries the COPY fast path and switches a table to the merge path
@@ -195,32 +212,40 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	if err != nil {
 		return sink.Result{}, "encode", err
 	}
-	records, err := encodeRecords(b)
-	if err != nil {
-		return sink.Result{}, "encode", err
+	groups := sink.GroupRecords(b, s.tables)
+	records := make([]recordRows, len(groups))
+	for i, g := range groups {
+		if records[i].rows, err = encodeRecords(b, g); err != nil {
+			return sink.Result{}, "encode", err
+		}
+		records[i].RecordGroup = g
 	}
 
-	var p plan
+	var copied []string // the tables the batch writes
+	if events.Len() > 0 {
+		copied = append(copied, eventsTable)
+	}
+	for _, r := range records {
+		copied = append(copied, r.Name())
+	}
+	p := plan{}
 	for {
 		res, err := s.transact(ctx, b, events, records, p, started)
 		if err == nil {
 			return res, p.String(), nil
 		}
-		switch table := collides(err); {
-		case table == eventsTable && !p.mergeEvents:
-			p.mergeEvents = true
-		case table == recordsTable && !p.mergeRecords:
-			p.mergeRecords = true
-		default:
+		table := collides(err, copied)
+		if table == "" || p[table] {
 			return sink.Result{}, p.String(), err
 		}
+		p[table] = true
 		s.log.DebugContext(ctx, "batch collides with loaded rows, merging",
-			slog.String("batch", b.ID), slog.String("table", collides(err)))
+			slog.String("batch", b.ID), slog.String("table", table))
 	}
 }
 
 // transact runs one attempt of the batch's transaction under plan p.
-func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records rows, p plan, started time.Time) (sink.Result, error) {
+func (s *Sink) transact(ctx context.Context, b *sink.Batch, events rows, records []recordRows, p plan, started time.Time) (sink.Result, error) {
 	var (
 		res  sink.Result
 		days []daily.State // the daily_attendance rows written
@@ -233,7 +258,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records rows
 				n   int
 				err error
 			)
-			if p.mergeEvents {
+			if p[eventsTable] {
 				var keys []daily.Key
 				if n, keys, err = mergeEvents(ctx, tx, events); err == nil {
 					dp = planRecompute(keys)
@@ -262,21 +287,21 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events, records rows
 			}
 			res.Days = len(days)
 		}
-		if records.Len() > 0 {
+		for _, r := range records {
 			var (
 				n   int
 				err error
 			)
-			if p.mergeRecords {
-				n, err = mergeRecords(ctx, tx, records)
+			if p[r.Name()] {
+				n, err = mergeRecords(ctx, tx, r)
 			} else {
-				n, err = copyRows(ctx, tx, copyRecordsSQL, recordsTable, records)
+				n, err = copyRows(ctx, tx, copyStatement(r.Name(), r.Columns()), r.Name(), r.rows)
 			}
 			if err != nil {
 				return err
 			}
 			res.Inserted += n
-			res.Duplicates += records.Len() - n
+			res.Duplicates += r.rows.Len() - n
 		}
 		return insertBatch(ctx, tx, b, started, res)
 	})
@@ -318,14 +343,20 @@ func mergeEvents(ctx context.Context, tx pgx.Tx, rows rows) (int, []daily.Key, e
 	return len(keys), keys, nil
 }
 
-// mergeRecords is the replay path for business records.
-func mergeRecords(ctx context.Context, tx pgx.Tx, rows rows) (int, error) {
-	if err := stage(ctx, tx, recordsTable, recordsStage, copyRecordsStageSQL, rows); err != nil {
+// mergeRecords is the replay path for the records of one table.
+func mergeRecords(ctx context.Context, tx pgx.Tx, r recordRows) (int, error) {
+	table, stageTable := r.Name(), r.Name()+"_stage"
+	if err := stage(ctx, tx, table, stageTable, copyStatement(stageTable, r.Columns()), r.rows); err != nil {
 		return 0, err
 	}
-	tag, err := tx.Exec(ctx, mergeRecordsSQL)
+	columns := strings.Join(r.Columns(), ", ")
+	tag, err := tx.Exec(ctx, `INSERT INTO `+table+` (`+columns+`)
+	SELECT DISTINCT ON (id) `+columns+`
+	FROM `+stageTable+`
+	ORDER BY id, clean_sequence
+	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
-		return 0, fmt.Errorf("merge into %s: %w", recordsTable, err)
+		return 0, fmt.Errorf("merge into %s: %w", table, err)
 	}
 	return int(tag.RowsAffected()), nil
 }
@@ -359,20 +390,18 @@ func insertBatch(ctx context.Context, tx pgx.Tx, b *sink.Batch, started time.Tim
 }
 
 const (
-	eventsTable  = "attendance_events"
-	recordsTable = "business_records"
-	daysTable    = "daily_attendance"
-	// The stage tables are session-local and dropped at commit or rollback.
-	eventsStage  = "attendance_events_stage"
-	recordsStage = "business_records_stage"
+	eventsTable = "attendance_events"
+	daysTable   = "daily_attendance"
+	// The stage table of events is session-local and dropped at commit or
+	// rollback; the stage table of a records table is that table's name
+	// and _stage.
+	eventsStage = "attendance_events_stage"
 )
 
-// The COPY statements of the rows encodeEvents and encodeRecords make.
+// The COPY statements of the rows encodeEvents makes.
 var (
-	copyEventsSQL       = copyStatement(eventsTable, eventColumns)
-	copyRecordsSQL      = copyStatement(recordsTable, recordColumns)
-	copyEventsStageSQL  = copyStatement(eventsStage, eventColumns)
-	copyRecordsStageSQL = copyStatement(recordsStage, recordColumns)
+	copyEventsSQL      = copyStatement(eventsTable, eventColumns)
+	copyEventsStageSQL = copyStatement(eventsStage, eventColumns)
 )
 
 // mergeEventsSQL keeps the first delivery (lowest CLEAN sequence) of an id
@@ -384,12 +413,6 @@ var mergeEventsSQL = `INSERT INTO ` + eventsTable + ` (` + eventColumnList + `)
 	ORDER BY id, clean_sequence
 	ON CONFLICT (id) DO NOTHING
 	RETURNING site, user_id, to_char(work_date, 'YYYY-MM-DD')`
-
-var mergeRecordsSQL = `INSERT INTO ` + recordsTable + ` (` + recordColumnList + `)
-	SELECT DISTINCT ON (id) ` + recordColumnList + `
-	FROM ` + recordsStage + `
-	ORDER BY id, clean_sequence
-	ON CONFLICT (id) DO NOTHING`
 
 const insertCommitted = `INSERT INTO load_batches
 	(batch_id, sink, row_count, inserted, duplicates, first_seq, last_seq,

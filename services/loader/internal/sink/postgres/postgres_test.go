@@ -645,19 +645,26 @@ func TestPingAndClose(t *testing.T) {
 func TestConformance(t *testing.T) {
 	sinktest.Run(t, sinktest.Harness{
 		Dialect: sinktest.Postgres,
-		Open: func(t *testing.T, rules daily.Rules) (sink.Sink, *sql.DB) {
+		Open: func(t *testing.T, o sinktest.Options) (sink.Sink, *sql.DB, func(sinktest.Options) (sink.Sink, error)) {
 			url := dbtest.PostgresURL(t)
-			s, err := postgres.Open(t.Context(), url, slog.New(slog.DiscardHandler), postgres.WithDailyRules(rules))
+			open := func(o sinktest.Options) (sink.Sink, error) {
+				s, err := postgres.Open(t.Context(), url, slog.New(slog.DiscardHandler),
+					postgres.WithDailyRules(o.Rules), postgres.WithRecordTables(o.Tables))
+				if err == nil {
+					t.Cleanup(func() { _ = s.Close() })
+				}
+				return s, err
+			}
+			s, err := open(o)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			t.Cleanup(func() { _ = s.Close() })
 			db, err := sql.Open("pgx", url)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = db.Close() })
-			return s, db
+			return s, db, open
 		},
 	})
 }

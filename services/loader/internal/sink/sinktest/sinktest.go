@@ -24,6 +24,7 @@ import (
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
@@ -45,10 +46,23 @@ var (
 // Harness opens a sink on a fresh database.
 type Harness struct {
 	Dialect Dialect
-	// Open returns a new Sink with the given daily rules on a fresh
-	// database, and a handle on that database to read it back. The test's
-	// cleanup closes both.
-	Open func(t *testing.T, rules daily.Rules) (sink.Sink, *sql.DB)
+	// Open returns a new Sink with the given options on a fresh database,
+	// a handle on that database to read it back, and a function that opens
+	// another Sink on the same database (as a loader restarted with new
+	// options would). The test's cleanup closes them all.
+	Open func(t *testing.T, o Options) (s sink.Sink, db *sql.DB, reopen func(Options) (sink.Sink, error))
+}
+
+// Options are what a sink is opened with.
+type Options struct {
+	Rules  daily.Rules
+	Tables recordtable.Set
+}
+
+// open opens a sink with rules and no typed tables.
+func (h Harness) open(t *testing.T, rules daily.Rules) (sink.Sink, *sql.DB) {
+	s, db, _ := h.Open(t, Options{Rules: rules})
+	return s, db
 }
 
 // Run runs every conformance test as a subtest of t.
@@ -61,6 +75,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("refused record", func(t *testing.T) { testRefusedRecord(t, h) })
 	t.Run("refused event", func(t *testing.T) { testRefusedEvent(t, h) })
 	t.Run("schema 1.1 fields", func(t *testing.T) { testSchema11(t, h) })
+	t.Run("typed record tables", func(t *testing.T) { testTypedRecords(t, h) })
+	t.Run("typed record refused", func(t *testing.T) { testTypedRefused(t, h) })
+	t.Run("typed record tables gain columns", func(t *testing.T) { testTypedEvolution(t, h) })
 }
 
 // NewBatch returns a batch of events and records with its sequence range.
@@ -350,7 +367,7 @@ func expectedDays(t testing.TB, rules daily.Rules, evs []sink.Event) []daily.Day
 }
 
 func testRecords(t *testing.T, h Harness) {
-	s, db := h.Open(t, daily.DefaultRules())
+	s, db := h.open(t, daily.DefaultRules())
 	g := synth.New(synth.Config{})
 	recs := Records(g, "orders", 0, 40)
 	// A record without a time, one without fields, and one whose fields
@@ -386,7 +403,7 @@ func testRecords(t *testing.T, h Harness) {
 func testDailyAnyOrder(t *testing.T, h Harness) {
 	rules := daily.Rules{Debounce: time.Minute, ShiftStart: daily.Clock{Hour: 8, Minute: 15},
 		SiteShiftStart: map[string]daily.Clock{"depot": {Hour: 7}}, LateGrace: 2 * time.Minute}
-	s, db := h.Open(t, rules)
+	s, db := h.open(t, rules)
 	// 9 users, 4 punches a day, 3 days (Berlin and New York change to
 	// summer time on the way), every 7th punch a double punch.
 	g := synth.New(synth.Config{Users: 9, DoubleEvery: 7})
@@ -451,7 +468,7 @@ func testDailyAnyOrder(t *testing.T, h Harness) {
 
 func testDailyConcurrent(t *testing.T, h Harness) {
 	rules := daily.DefaultRules()
-	s, db := h.Open(t, rules)
+	s, db := h.open(t, rules)
 	g := synth.New(synth.Config{Users: 6, DoubleEvery: 5})
 	evs := Events(g, 0, 6*4*2)
 	const writers = 4
@@ -503,7 +520,7 @@ func testDailyConcurrent(t *testing.T, h Harness) {
 // summary of its latest versions.
 func testDailyStreamAndNewRules(t *testing.T, h Harness) {
 	rules := daily.Rules{Debounce: time.Minute, ShiftStart: daily.Clock{Hour: 8, Minute: 15}, LateGrace: 2 * time.Minute}
-	s, db := h.Open(t, rules)
+	s, db := h.open(t, rules)
 	g := synth.New(synth.Config{Users: 7, DoubleEvery: 6})
 	evs := Events(g, 0, 7*4*3)
 	// Every 10th punch arrives four batches late.
@@ -565,7 +582,7 @@ func testDailyStreamAndNewRules(t *testing.T, h Harness) {
 
 func testMixed(t *testing.T, h Harness) {
 	rules := daily.DefaultRules()
-	s, db := h.Open(t, rules)
+	s, db := h.open(t, rules)
 	g := synth.New(synth.Config{Users: 5})
 	evs := Events(g, 0, 20)
 	recs := Records(g, "tickets", 0, 20)
@@ -588,7 +605,7 @@ func testMixed(t *testing.T, h Harness) {
 }
 
 func testRefusedRecord(t *testing.T, h Harness) {
-	s, db := h.Open(t, daily.DefaultRules())
+	s, db := h.open(t, daily.DefaultRules())
 	g := synth.New(synth.Config{})
 	recs := Records(g, "orders", 0, 5)
 	recs[3].RawFields = []byte(`{"amount": 12,`) // cut short
@@ -629,7 +646,7 @@ func testRefusedEvent(t *testing.T, h Harness) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, db := h.Open(t, daily.DefaultRules())
+			s, db := h.open(t, daily.DefaultRules())
 			evs := Events(g, 0, 12)
 			if tt.preload {
 				write(t, s, NewBatch("pre", evs[:5], nil))
@@ -694,7 +711,7 @@ type shiftRow struct {
 }
 
 func testSchema11(t *testing.T, h Harness) {
-	s, db := h.Open(t, daily.DefaultRules())
+	s, db := h.open(t, daily.DefaultRules())
 	g := synth.New(synth.Config{Users: 30})
 	evs := Events(g, 0, 120)
 	write(t, s, NewBatch("v11", evs, nil))

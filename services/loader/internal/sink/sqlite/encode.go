@@ -3,6 +3,7 @@ package sqlite
 import (
 	"time"
 
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -52,13 +53,18 @@ func optionalTime(t *time.Time) any {
 	return timestamp(*t)
 }
 
-// encodeRecords turns the records of b into INSERT arguments in
-// insertRecordsSQL order (sink.RecordColumns, then loaded_at). Fields go as the JSON object they travelled as
-// (or {}), the payload byte for byte; json_valid checks both.
-func encodeRecords(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
+// encodeRecords turns the records of group g of b into INSERT arguments
+// in insertRecordsSQL order (g.Columns(), then loaded_at). Fields go as the
+// JSON object they travelled as (or {}), the payload byte for byte;
+// json_valid checks both. A typed table's columns take the record's fields
+// converted to their types: text for strings, instants (timeLayout) and
+// dates (YYYY-MM-DD), integers for whole numbers and booleans (0 or 1),
+// reals for numbers, NULL where a field is absent.
+func encodeRecords(b *sink.Batch, g sink.RecordGroup, loadedAt time.Time) ([][]any, error) {
 	loaded := timestamp(loadedAt)
-	rows := make([][]any, len(b.Records))
-	for i := range b.Records {
+	rows := make([][]any, len(g.Records))
+	var typed []recordtable.Value
+	for n, i := range g.Records {
 		r := &b.Records[i]
 		var occurred any
 		if r.OccurredAt != nil {
@@ -67,15 +73,50 @@ func encodeRecords(b *sink.Batch, loadedAt time.Time) ([][]any, error) {
 			}
 			occurred = timestamp(*r.OccurredAt)
 		}
-		v, err := sink.CheckRecord(r)
-		if err != nil {
+		var (
+			v   sink.RecordValues
+			err error
+		)
+		if v, typed, err = g.Check(r, typed[:0]); err != nil {
 			return nil, err
 		}
-		rows[i] = []any{
-			r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, string(v.Fields), string(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
-			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID, loaded,
+		row := make([]any, 0, len(g.Columns())+1)
+		row = append(row, r.ID, r.RulesVersion)
+		if g.Table == nil {
+			row = append(row, r.Source)
 		}
+		row = append(row, r.NaturalKey, occurred)
+		for k, tv := range typed {
+			c := g.Table.Columns[k]
+			if tv.Null {
+				row = append(row, nil)
+				continue
+			}
+			switch c.Type {
+			case recordtable.String:
+				row = append(row, tv.S)
+			case recordtable.Int:
+				row = append(row, tv.I)
+			case recordtable.Number:
+				row = append(row, tv.F)
+			case recordtable.Bool:
+				var bit int64
+				if tv.B {
+					bit = 1
+				}
+				row = append(row, bit)
+			case recordtable.Time:
+				if y := tv.T.UTC().Year(); y < 1 || y > 9999 {
+					return nil, sink.Refused("record", r.ID, "field %s: %s is outside years 1 to 9999", c.Field, tv.T)
+				}
+				row = append(row, timestamp(tv.T))
+			case recordtable.Date:
+				row = append(row, tv.T.Format(time.DateOnly))
+			}
+		}
+		rows[n] = append(row, string(v.Fields), string(r.Payload),
+			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
+			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID, loaded)
 	}
 	return rows, nil
 }

@@ -17,6 +17,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -33,9 +35,11 @@ import (
 // concurrent use: writes are serialised on its one connection. Close
 // releases the file.
 type Sink struct {
-	db   *sql.DB
-	log  *slog.Logger
-	days *daily.Calculator
+	db     *sql.DB
+	probe  *sql.DB // a second connection, for Ping
+	log    *slog.Logger
+	days   *daily.Calculator
+	tables recordtable.Set
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -47,12 +51,20 @@ type options struct {
 	busyTimeout time.Duration
 	synchronous string
 	rules       daily.Rules
+	tables      recordtable.Set
 }
 
 // WithDailyRules sets the rules of the daily attendance summary; the default
 // is daily.DefaultRules.
 func WithDailyRules(r daily.Rules) Option {
 	return func(o *options) { o.rules = r }
+}
+
+// WithRecordTables loads the records of the sources of set into their
+// typed tables (see package recordtable), which Open creates or extends;
+// records of other sources go to business_records.
+func WithRecordTables(set recordtable.Set) Option {
+	return func(o *options) { o.tables = set }
 }
 
 // WithBusyTimeout sets how long a statement waits for another process's
@@ -111,12 +123,30 @@ func Open(ctx context.Context, path string, log *slog.Logger, opts ...Option) (*
 		_ = db.Close()
 		return nil, fmt.Errorf("open sqlite sink %s: journal mode is %q, want wal (is the path a regular file?)", path, mode)
 	}
-	if err := migrate.Up(ctx, db, migrate.SQLite, log); err != nil {
+	err = migrate.Up(ctx, db, migrate.SQLite, log)
+	if err == nil {
+		err = migrate.RecordTables(ctx, db, migrate.SQLite, o.tables, log)
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open sqlite sink %s: %w", path, err)
 	}
-	return &Sink{db: db, log: log, days: daily.New(o.rules)}, nil
+	// Readiness asks for the write lock on a connection of its own, with a
+	// short busy timeout: a batch being written holds it for milliseconds,
+	// an outage (another process holding the file) for longer.
+	po := o
+	po.busyTimeout = probeBusyTimeout
+	probe, err := sql.Open("sqlite", dsn(path, po))
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite sink %s: %w", path, err)
+	}
+	probe.SetMaxOpenConns(1)
+	return &Sink{db: db, probe: probe, log: log, days: daily.New(o.rules), tables: o.tables}, nil
 }
+
+// probeBusyTimeout is how long Ping waits for the write lock.
+const probeBusyTimeout = time.Second
 
 // dsn builds the modernc.org/sqlite data source name for path: a file: URI
 // whose query sets every connection's pragmas, and BEGIN IMMEDIATE for
@@ -135,10 +165,17 @@ func dsn(path string, o options) string {
 	return "file:" + p + "?" + strings.Join(q, "&")
 }
 
-// Ping reports whether the database file answers a query, for readiness.
+// Ping reports whether a batch could be written now, for readiness: it
+// takes the database's write lock (BEGIN IMMEDIATE) and lets it go. A file
+// that another process holds locked past a second (a backup, an operator's
+// shell, the outage the loader waits out) makes it fail, as a lost server
+// does for the other sinks; a read would still succeed then.
 func (s *Sink) Ping(ctx context.Context) error {
-	var one int
-	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	tx, err := s.probe.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ping sqlite: take the write lock: %w", err)
+	}
+	if err := tx.Rollback(); err != nil {
 		return fmt.Errorf("ping sqlite: %w", err)
 	}
 	return nil
@@ -147,7 +184,7 @@ func (s *Sink) Ping(ctx context.Context) error {
 // Close closes the database; Write and Ping fail (transiently) after it.
 // Close may be called more than once.
 func (s *Sink) Close() error {
-	if err := s.db.Close(); err != nil {
+	if err := errors.Join(s.db.Close(), s.probe.Close()); err != nil {
 		return fmt.Errorf("close sqlite: %w", err)
 	}
 	return nil
@@ -181,9 +218,12 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	if err != nil {
 		return sink.Result{}, err
 	}
-	records, err := encodeRecords(b, now)
-	if err != nil {
-		return sink.Result{}, err
+	groups := sink.GroupRecords(b, s.tables)
+	records := make([][][]any, len(groups))
+	for i, g := range groups {
+		if records[i], err = encodeRecords(b, g, now); err != nil {
+			return sink.Result{}, err
+		}
 	}
 	first, last, err := sink.BatchSeqs(b)
 	if err != nil {
@@ -210,13 +250,13 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 			return sink.Result{}, err
 		}
 	}
-	if len(records) > 0 {
-		n, err := insertRecords(ctx, tx, b, records)
+	for i, g := range groups {
+		n, err := insertRecords(ctx, tx, g, records[i])
 		if err != nil {
 			return sink.Result{}, err
 		}
 		res.Inserted += n
-		res.Duplicates += len(records) - n
+		res.Duplicates += len(records[i]) - n
 	}
 	if _, err := tx.ExecContext(ctx, insertCommitted,
 		b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
@@ -255,18 +295,19 @@ func insertEvents(ctx context.Context, tx *sql.Tx, b *sink.Batch, rows [][]any) 
 	return keys, err
 }
 
-// insertRecords inserts rows chunkRows at a time and returns how many were
-// new.
-func insertRecords(ctx context.Context, tx *sql.Tx, b *sink.Batch, rows [][]any) (int, error) {
+// insertRecords inserts the rows of group g chunkRows at a time and
+// returns how many were new.
+func insertRecords(ctx context.Context, tx *sql.Tx, g sink.RecordGroup, rows [][]any) (int, error) {
 	inserted := 0
-	err := chunked(ctx, tx, rows, insertRecordsSQL, func(ctx context.Context, stmt *sql.Stmt, args []any, from, to int) error {
+	sqlFor := func(n int) string { return insertRecordsSQL(g, n) }
+	err := chunked(ctx, tx, rows, sqlFor, func(ctx context.Context, stmt *sql.Stmt, args []any, from, to int) error {
 		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
-			return fmt.Errorf("insert records %s to %s into business_records: %w", b.Records[from].ID, b.Records[to-1].ID, err)
+			return fmt.Errorf("insert records %s to %s into %s: %w", rows[from][0], rows[to-1][0], g.Name(), err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return fmt.Errorf("insert records into business_records: %w", err)
+			return fmt.Errorf("insert records into %s: %w", g.Name(), err)
 		}
 		inserted += int(n)
 		return nil
@@ -322,10 +363,11 @@ func insertEventsSQL(n int) string {
 	VALUES `, len(sink.EventColumns)+1, n) + ` ON CONFLICT (id) DO NOTHING RETURNING site, user_id, work_date`
 }
 
-// insertRecordsSQL returns an INSERT of n business records.
-func insertRecordsSQL(n int) string {
-	return values(`INSERT INTO business_records (`+strings.Join(sink.RecordColumns, ", ")+`, loaded_at)
-	VALUES `, len(sink.RecordColumns)+1, n) + " ON CONFLICT (id) DO NOTHING"
+// insertRecordsSQL returns an INSERT of n records of group g.
+func insertRecordsSQL(g sink.RecordGroup, n int) string {
+	columns := g.Columns()
+	return values(`INSERT INTO `+g.Name()+` (`+strings.Join(columns, ", ")+`, loaded_at)
+	VALUES `, len(columns)+1, n) + " ON CONFLICT (id) DO NOTHING"
 }
 
 // values appends n rows of cols placeholders to prefix.

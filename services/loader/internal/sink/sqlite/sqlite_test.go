@@ -19,7 +19,6 @@ import (
 
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/proto"
-	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sqlite"
@@ -688,22 +687,64 @@ func TestPingAndClose(t *testing.T) {
 	}
 }
 
+// TestPingWhileLocked holds the file's write lock from another connection,
+// as another process would in an outage: Ping fails while the lock is held
+// (a read would still succeed) and succeeds again once it is released.
+func TestPingWhileLocked(t *testing.T) {
+	d := setup(t)
+	conn, err := d.conn.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.sink.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "write lock") {
+		t.Errorf("Ping while another connection holds the write lock = %v, want an error about the write lock", err)
+	}
+	var n int
+	if err := d.conn.QueryRowContext(t.Context(), "SELECT count(*) FROM attendance_events").Scan(&n); err != nil {
+		t.Errorf("a read during the lock failed too: %v", err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.sink.Ping(t.Context()); err != nil {
+		t.Errorf("Ping after the lock was released: %v", err)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	sinktest.Run(t, sinktest.Harness{
 		Dialect: sinktest.SQLite,
-		Open: func(t *testing.T, rules daily.Rules) (sink.Sink, *sql.DB) {
+		Open: func(t *testing.T, o sinktest.Options) (sink.Sink, *sql.DB, func(sinktest.Options) (sink.Sink, error)) {
 			path := filepath.Join(t.TempDir(), "conformance.db")
-			s, err := sqlite.Open(t.Context(), path, slog.New(slog.DiscardHandler), sqlite.WithDailyRules(rules))
+			var last sink.Sink
+			// The file belongs to one sink at a time: opening another
+			// closes the one before, as a restarted loader would.
+			open := func(o sinktest.Options) (sink.Sink, error) {
+				if last != nil {
+					_ = last.Close()
+				}
+				s, err := sqlite.Open(t.Context(), path, slog.New(slog.DiscardHandler),
+					sqlite.WithDailyRules(o.Rules), sqlite.WithRecordTables(o.Tables))
+				if err == nil {
+					last = s
+					t.Cleanup(func() { _ = s.Close() })
+				}
+				return s, err
+			}
+			s, err := open(o)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			t.Cleanup(func() { _ = s.Close() })
 			db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = db.Close() })
-			return s, db
+			return s, db, open
 		},
 	})
 }
