@@ -89,6 +89,17 @@ type AttendanceEvent struct {
 	// OccurredAt; present only when a correction was applied (flag
 	// "clock_corrected").
 	ClockOffsetMS int64 `json:"clock_offset_ms,omitempty"`
+
+	// The field below was added in schema 1.2; it is optional.
+
+	// Reprocessed is true when the transformer made the event from a raw
+	// punch it may have processed before: a redelivery of the raw message,
+	// or a replay. An earlier version of the same punch (the same
+	// lineage.raw_id under another rules or roster version, so another id)
+	// may be loaded already, possibly on another work date; a consumer that
+	// keeps an aggregate per punch or per day looks it up then. Events of
+	// punches processed for the first time leave it false.
+	Reprocessed bool `json:"reprocessed,omitempty"`
 }
 
 // Validate reports the first field that breaks the contract.

@@ -288,7 +288,25 @@ func TestTransientFailure(t *testing.T) {
 	}
 	ok := punchAt("hq", "D1", "0042", "2026-01-15T09:00:00", 0)
 	publishPunches(t, js, []proto.RawPunch{ok})
-	if evs := decodeEvents(t, readStream(t, js, "CLEAN", "clean.attendance.>", 1)); evs[0].Lineage.RawID != ok.ID {
-		t.Errorf("after recovery: %+v", evs[0])
+	if evs := decodeEvents(t, readStream(t, js, "CLEAN", "clean.attendance.>", 1)); evs[0].Lineage.RawID != ok.ID || evs[0].Reprocessed {
+		t.Errorf("after recovery: %+v, want the punch, not marked reprocessed (delivered once)", evs[0])
+	}
+
+	// A punch whose first delivery failed and whose second one succeeds is
+	// marked reprocessed: the first attempt may have been published.
+	if err := js.DeleteStream(ctx, "CLEAN"); err != nil {
+		t.Fatal(err)
+	}
+	retried := punchAt("hq", "D1", "0042", "2026-01-16T09:00:00", 0)
+	publishPunches(t, js, []proto.RawPunch{retried})
+	servicetest.WaitFor(t, "a delayed delivery", 10*time.Second, func() (bool, string) {
+		got := tr.metric(t, "punchflow_transformer_nak_delayed_total")
+		return got == 3, fmt.Sprint("nak_delayed_total ", got)
+	})
+	if _, err := js.CreateStream(ctx, clean); err != nil {
+		t.Fatal(err)
+	}
+	if evs := decodeEvents(t, readStream(t, js, "CLEAN", "clean.attendance.>", 1)); evs[0].Lineage.RawID != retried.ID || !evs[0].Reprocessed {
+		t.Errorf("after a redelivery: %+v, want the punch marked reprocessed", evs[0])
 	}
 }

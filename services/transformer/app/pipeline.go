@@ -29,6 +29,9 @@ type pipeline struct {
 	dispose  *dispose.Disposer
 	inFlight int
 	budget   int
+	// replay marks every event reprocessed: the replay command re-reads
+	// raw punches the service processed before.
+	replay bool
 
 	receivedPunch, receivedRecord prometheus.Counter
 	publishedEvent, publishedRec  prometheus.Counter
@@ -163,8 +166,12 @@ func (p *pipeline) handle(msg jetstream.Msg) inflight {
 // the input is invalid or breaks the rules.
 func (p *pipeline) transform(msg jetstream.Msg) (*outMsg, string, []string, error) {
 	lin := proto.Lineage{RawSubject: msg.Subject(), CorrelationID: msg.Headers().Get(proto.HeaderCorrelationID)}
+	// A raw message delivered before may have been turned into an event
+	// already, possibly under other rules: the event says so.
+	reprocessed := p.replay
 	if meta, err := msg.Metadata(); err == nil {
 		lin.RawStream, lin.RawSequence = meta.Stream, meta.Sequence.Stream
+		reprocessed = reprocessed || meta.NumDelivered > 1
 	}
 	var (
 		subject, id, kind string
@@ -194,6 +201,7 @@ func (p *pipeline) transform(msg jetstream.Msg) (*outMsg, string, []string, erro
 			return nil, "", nil, fault.NewPermanent(proto.ReasonInvalid, err)
 		}
 		ev.ProcessedAt = time.Now().UTC()
+		ev.Reprocessed = reprocessed
 		subject, id, kind, flags, clean = proto.CleanAttendanceSubject(ev.Site), ev.ID, proto.KindAttendanceEvent, ev.Flags, &ev
 	}
 	out := outPool.Get().(*outMsg)

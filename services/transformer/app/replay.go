@@ -48,6 +48,7 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	r := &replay{cfg: cfg, rules: rs, stdout: stdout, rt: rt}
 	r.pipeline = newPipeline(rt, rs, ros, cfg.Config)
+	r.pipeline.replay = true
 	r.pipeline.settled = r.count
 	if err := r.open(ctx); err != nil {
 		rt.Close()

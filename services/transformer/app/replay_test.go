@@ -80,8 +80,13 @@ func TestReplay(t *testing.T) {
 	}
 	v1Version := evs[0].RulesVersion
 	for _, ev := range evs[20:] {
-		if ev.RulesVersion == v1Version || !replayed[ev.Lineage.RawID] || ev.Site == "hq" && ev.LateMinutes < 60 {
-			t.Errorf("replayed event %+v: want the new rules version, a punch of the second batch, at hq late against 08:00", ev)
+		if ev.RulesVersion == v1Version || !replayed[ev.Lineage.RawID] || ev.Site == "hq" && ev.LateMinutes < 60 || !ev.Reprocessed {
+			t.Errorf("replayed event %+v: want the new rules version, a punch of the second batch, at hq late against 08:00, marked reprocessed", ev)
+		}
+	}
+	for _, ev := range evs[:20] {
+		if ev.Reprocessed {
+			t.Errorf("event of a punch processed once is marked reprocessed: %+v", ev)
 		}
 	}
 

@@ -10,7 +10,9 @@
 //
 //  1. Versions: rows with the same raw id are one physical punch processed
 //     under several rules versions; only the one with the highest CLEAN
-//     sequence (the latest processed) counts.
+//     sequence (the latest processed) counts, on its own work date: a
+//     replay that moved a punch to another work date takes it out of the
+//     old one (see Counted; a sink recomputes the old day too).
 //  2. Order: punches sort by instant, then by raw id.
 //  3. Debounce: a punch less than Rules.Debounce after the last punch kept
 //     is a double punch (pressing twice, or a device that records twice),
@@ -395,6 +397,38 @@ func latestVersions(punches []Punch) []Punch {
 			strings.Compare(p.Direction, out[i].Direction)) > 0:
 			out[i] = p
 		}
+	}
+	return out
+}
+
+// Counted returns the punches that count (rule 1) across days: of every
+// raw id only the version with the highest CLEAN sequence (then instant,
+// then direction, as within a day), on its own day. Days left without a
+// punch are dropped; a summary has no row for them. punches is not
+// modified.
+func Counted(punches map[Key][]Punch) map[Key][]Punch {
+	type at struct {
+		key Key
+		i   int
+	}
+	latest := map[string]at{}
+	for k, ps := range punches {
+		for i, p := range ps {
+			cur, ok := latest[p.RawID]
+			if !ok {
+				latest[p.RawID] = at{k, i}
+				continue
+			}
+			q := &punches[cur.key][cur.i]
+			if cmp.Or(cmp.Compare(p.CleanSeq, q.CleanSeq), p.OccurredAt.Compare(q.OccurredAt),
+				strings.Compare(p.Direction, q.Direction)) > 0 {
+				latest[p.RawID] = at{k, i}
+			}
+		}
+	}
+	out := make(map[Key][]Punch, len(punches))
+	for _, a := range latest {
+		out[a.key] = append(out[a.key], punches[a.key][a.i])
 	}
 	return out
 }

@@ -285,6 +285,49 @@ func TestDaysSortedAndIncremental(t *testing.T) {
 	}
 }
 
+// TestCounted keeps, of every raw id, the version with the highest CLEAN
+// sequence, on its own day: a replay that moved a punch to the next work
+// date takes it out of the first, and a day left empty has no summary.
+func TestCounted(t *testing.T) {
+	next := Key{Site: key.Site, UserID: key.UserID, WorkDate: "2024-03-02"}
+	version := func(p Punch, seq int64, rules string) Punch {
+		p.CleanSeq, p.RulesVersion = seq, rules
+		return p
+	}
+	in, out := punch("in", at(1, 0), proto.DirectionIn), punch("out", at(9, 0), proto.DirectionOut)
+	late := punch("late", at(16, 30), proto.DirectionIn) // 00:30 local the next day
+	other := Key{Site: "hq", UserID: "8", WorkDate: "2024-03-01"}
+	punches := map[Key][]Punch{
+		// Under rules v1 the late punch belonged to the first day; the
+		// replay under v2 moved it to the next.
+		key:  {version(in, 1, "v1"), version(out, 2, "v1"), version(late, 3, "v1")},
+		next: {version(late, 10, "v2")},
+		// A day whose only punch moved away, and an older version replayed
+		// after a newer one (the higher sequence wins either way).
+		other: {version(punch("x", at(2, 0), proto.DirectionIn), 4, "v1")},
+		{Site: "hq", UserID: "8", WorkDate: "2024-03-02"}: {version(punch("x", at(2, 0), proto.DirectionIn), 11, "v2")},
+		{Site: "hq", UserID: "9", WorkDate: "2024-03-01"}: {version(punch("y", at(3, 0), proto.DirectionIn), 12, "v1")},
+		{Site: "hq", UserID: "9", WorkDate: "2024-03-02"}: {version(punch("y", at(3, 0), proto.DirectionIn), 5, "v2")},
+	}
+	got := Counted(punches)
+	want := map[Key][]Punch{
+		key:  {version(in, 1, "v1"), version(out, 2, "v1")},
+		next: {version(late, 10, "v2")},
+		{Site: "hq", UserID: "8", WorkDate: "2024-03-02"}: {version(punch("x", at(2, 0), proto.DirectionIn), 11, "v2")},
+		{Site: "hq", UserID: "9", WorkDate: "2024-03-01"}: {version(punch("y", at(3, 0), proto.DirectionIn), 12, "v1")},
+	}
+	for k := range got {
+		slices.SortFunc(got[k], func(a, b Punch) int { return strings.Compare(a.RawID, b.RawID) })
+		slices.SortFunc(want[k], func(a, b Punch) int { return strings.Compare(a.RawID, b.RawID) })
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Counted (-want +got):\n%s", diff)
+	}
+	if len(punches[key]) != 3 {
+		t.Error("Counted modified its input")
+	}
+}
+
 func TestParseShiftStarts(t *testing.T) {
 	tests := []struct {
 		in      string

@@ -217,3 +217,17 @@ func (g RecordGroup) Typed(r *Record, fields []byte, dst []recordtable.Value) ([
 	}
 	return out, nil
 }
+
+// Reprocessed returns the raw ids and ids of the events of b that the
+// transformer marked reprocessed: the punches of which an earlier version,
+// on another work date perhaps, may be loaded already. A sink looks those
+// versions up, by raw id and under another id, and recomputes their days
+// too (see daily.Counted). Most batches have none.
+func Reprocessed(b *Batch) (rawIDs, ids []string) {
+	for i := range b.Events {
+		if e := &b.Events[i]; e.Reprocessed {
+			rawIDs, ids = append(rawIDs, e.Lineage.RawID), append(ids, e.ID)
+		}
+	}
+	return rawIDs, ids
+}

@@ -41,6 +41,21 @@ func (s *Sink) recompute(ctx context.Context, tx *sql.Tx, batchID string, keys [
 	if err != nil {
 		return 0, fault.NewPermanent(proto.ReasonRejectedBySink, err)
 	}
+	// A day none of whose punches counts any more (a replay moved them
+	// all to other days) has no row.
+	var gone []any
+	for _, k := range keys {
+		if len(punches[k]) == 0 {
+			gone = append(gone, k.WorkDate, k.Site, k.UserID)
+		}
+	}
+	for start := 0; start < len(gone); start += 3 * keyChunk {
+		chunk := gone[start:min(start+3*keyChunk, len(gone))]
+		if _, err := tx.ExecContext(ctx, `DELETE FROM daily_attendance WHERE (work_date, site, user_id) IN (`+
+			repeatRows("(?, ?, ?)", len(chunk)/3)+`)`, chunk...); err != nil {
+			return 0, fmt.Errorf("delete %d rows of daily_attendance: %w", len(chunk)/3, err)
+		}
+	}
 	for start := 0; start < len(days); start += keyChunk {
 		chunk := days[start:min(start+keyChunk, len(days))]
 		args := make([]any, 0, 15*len(chunk))
@@ -70,7 +85,9 @@ func (s *Sink) recompute(ctx context.Context, tx *sql.Tx, batchID string, keys [
 	return len(days), nil
 }
 
-// readPunches adds every punch of the days of keys to punches. The index is
+// readPunches adds every punch of the days of keys that counts to punches:
+// not those of which a later version (a higher CLEAN sequence) is loaded,
+// on this day or another (daily.Counted). The index is
 // forced: with a few hundred row constructors the optimizer prefers the
 // (user_id, occurred_at) index and then reads every day of those users.
 func readPunches(ctx context.Context, tx *sql.Tx, keys []daily.Key, punches map[daily.Key][]daily.Punch) error {
@@ -81,8 +98,9 @@ func readPunches(ctx context.Context, tx *sql.Tx, keys []daily.Key, punches map[
 	rs, err := tx.QueryContext(ctx, `SELECT DATE_FORMAT(work_date, '%Y-%m-%d'), site, user_id,
 		raw_id, clean_sequence, coalesce(person_id, ''), occurred_at, time_zone, direction,
 		shift, late_minutes, early_leave_minutes, overtime_minutes
-		FROM attendance_events FORCE INDEX (attendance_events_day_idx)
+		FROM attendance_events e FORCE INDEX (attendance_events_day_idx)
 		WHERE (work_date, site, user_id) IN (`+repeatRows("(?, ?, ?)", len(keys))+`)
+		  AND NOT EXISTS (SELECT 1 FROM attendance_events v WHERE v.raw_id = e.raw_id AND v.clean_sequence > e.clean_sequence)
 		LOCK IN SHARE MODE`, args...)
 	if err != nil {
 		return fmt.Errorf("read punches of %d days: %w", len(keys), err)

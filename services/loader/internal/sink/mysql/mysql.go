@@ -274,7 +274,11 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 				return sink.Result{}, err
 			}
 		}
-		if res.Days, err = s.recompute(ctx, tx, b.ID, keys); err != nil {
+		versions, err := otherVersions(ctx, tx, b)
+		if err != nil {
+			return sink.Result{}, err
+		}
+		if res.Days, err = s.recompute(ctx, tx, b.ID, append(keys, versions...)); err != nil {
 			return sink.Result{}, err
 		}
 	}
@@ -342,6 +346,41 @@ func insertedKeys(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, 
 		}
 		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
 			return nil, fmt.Errorf("read the events batch %s inserted: %w", b.ID, err)
+		}
+	}
+	return keys, nil
+}
+
+// otherVersions returns the days of the other versions (same raw id,
+// another id) of the events of b marked reprocessed: a replay may have
+// moved a punch away from them.
+func otherVersions(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, error) {
+	rawIDs, ids := sink.Reprocessed(b)
+	var keys []daily.Key
+	for start := 0; start < len(rawIDs); start += keyChunk {
+		end := min(start+keyChunk, len(rawIDs))
+		args := make([]any, 0, 2*(end-start))
+		for _, r := range rawIDs[start:end] {
+			args = append(args, r)
+		}
+		for _, id := range ids[start:end] {
+			args = append(args, id)
+		}
+		rs, err := tx.QueryContext(ctx, `SELECT DISTINCT site, user_id, DATE_FORMAT(work_date, '%Y-%m-%d')
+			FROM attendance_events WHERE raw_id IN (`+placeholders(end-start)+`) AND id NOT IN (`+placeholders(end-start)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("find other versions of %d reprocessed punches: %w", end-start, err)
+		}
+		for rs.Next() {
+			var k daily.Key
+			if err := rs.Scan(&k.Site, &k.UserID, &k.WorkDate); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("find other versions: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return nil, fmt.Errorf("find other versions: %w", err)
 		}
 	}
 	return keys, nil

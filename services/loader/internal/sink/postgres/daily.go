@@ -289,10 +289,7 @@ func (s *Sink) summarizeSlowly(ctx context.Context, tx pgx.Tx, batchID string, k
 		days = append(days, recomputed...)
 		slices.SortFunc(days, func(a, b daily.State) int { return a.Key.Compare(b.Key) })
 	}
-	if err := upsertDays(ctx, tx, batchID, days); err != nil {
-		return nil, err
-	}
-	return days, nil
+	return upsertDays(ctx, tx, batchID, days)
 }
 
 // state is what readStates found of one day.
@@ -375,25 +372,48 @@ func (s *Sink) recompute(ctx context.Context, tx pgx.Tx, keys []daily.Key) ([]da
 
 // upsertDays writes days, recording batchID as the batch that last wrote
 // them: the slow path, for days whose rows were read first. It replaces
-// what day_stage holds with days and upserts them from there.
-func upsertDays(ctx context.Context, tx pgx.Tx, batchID string, days []daily.State) error {
-	stage := newCopyData(len(days) * 256)
-	for i := range days {
-		if err := stageDay(stage, i, "", &days[i]); err != nil {
-			return err
+// what day_stage holds with days and upserts them from there. A day
+// without a punch that counts (a replay moved every punch of it to other
+// days) has no row: its row is deleted. It returns the days it wrote.
+func upsertDays(ctx context.Context, tx pgx.Tx, batchID string, days []daily.State) ([]daily.State, error) {
+	written := make([]daily.State, 0, len(days))
+	var gone []daily.Key
+	for _, d := range days {
+		if d.PunchCount == 0 {
+			gone = append(gone, d.Key)
+		} else {
+			written = append(written, d)
+		}
+	}
+	if len(gone) > 0 {
+		sites, users, dates, err := columns(gone)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, deleteDaysSQL, sites, users, dates); err != nil {
+			return nil, fmt.Errorf("delete %d rows of %s: %w", len(gone), daysTable, err)
+		}
+	}
+	if len(written) == 0 {
+		return written, nil
+	}
+	stage := newCopyData(len(written) * 256)
+	for i := range written {
+		if err := stageDay(stage, i, "", &written[i]); err != nil {
+			return nil, err
 		}
 	}
 	data := stage.end()
 	if _, err := tx.Exec(ctx, clearDayStageSQL); err != nil {
-		return fmt.Errorf("clear %s: %w", dayStage, err)
+		return nil, fmt.Errorf("clear %s: %w", dayStage, err)
 	}
 	if _, err := copyIn(ctx, tx, copyDayStageSQL, bytesReader(data)); err != nil {
-		return fmt.Errorf("copy %d days into %s: %w", len(days), dayStage, err)
+		return nil, fmt.Errorf("copy %d days into %s: %w", len(written), dayStage, err)
 	}
 	if _, err := tx.Exec(ctx, upsertDaysSQL, batchID); err != nil {
-		return fmt.Errorf("upsert %d rows of %s: %w", len(days), daysTable, err)
+		return nil, fmt.Errorf("upsert %d rows of %s: %w", len(written), daysTable, err)
 	}
-	return nil
+	return written, nil
 }
 
 // stageDay appends the day_stage row of d at position n: expected is the
@@ -485,15 +505,53 @@ const readStatesSQL = `SELECT k.n, d.worked_us, d.last_kept_at, d.last_at, d.ope
 	CROSS JOIN LATERAL (SELECT * FROM daily_attendance d
 	  WHERE d.work_date = k.work_date AND d.site = k.site AND d.user_id = k.user_id LIMIT 1) d`
 
-// readPunchesSQL returns every punch of the days given as three arrays,
-// each with the (1-based) position of its day: one index range scan per day
+// readPunchesSQL returns the punches that count (daily.Counted: not those
+// of which a later version, a higher CLEAN sequence, is loaded on this day
+// or another) of the days given as three arrays, each with the (1-based)
+// position of its day: one index range scan per day
 // (attendance_events_day_idx), kept so by the LATERAL subquery that OFFSET 0
-// keeps from being flattened into a join (see readStatesSQL).
+// keeps from being flattened into a join (see readStatesSQL), and one raw
+// id lookup per punch.
 const readPunchesSQL = `SELECT k.n, e.raw_id, e.clean_sequence, coalesce(e.person_id, ''), e.occurred_at, e.time_zone, e.direction,
 		e.shift, e.late_minutes, e.early_leave_minutes, e.overtime_minutes, e.rules_version
 	FROM unnest($1::text[], $2::text[], $3::date[]) WITH ORDINALITY AS k(site, user_id, work_date, n)
 	CROSS JOIN LATERAL (SELECT * FROM attendance_events e
-	  WHERE e.work_date = k.work_date AND e.site = k.site AND e.user_id = k.user_id OFFSET 0) e`
+	  WHERE e.work_date = k.work_date AND e.site = k.site AND e.user_id = k.user_id OFFSET 0) e
+	WHERE NOT EXISTS (SELECT 1 FROM attendance_events v WHERE v.raw_id = e.raw_id AND v.clean_sequence > e.clean_sequence)`
+
+// deleteDaysSQL deletes the rows of the days given as three arrays.
+const deleteDaysSQL = `DELETE FROM daily_attendance t
+	USING unnest($1::text[], $2::text[], $3::date[]) AS k(site, user_id, work_date)
+	WHERE t.work_date = k.work_date AND t.site = k.site AND t.user_id = k.user_id`
+
+// otherVersionsSQL returns the days of the loaded versions of the raw ids
+// $1 other than the events $2 (see otherVersions).
+const otherVersionsSQL = `SELECT DISTINCT site, user_id, to_char(work_date, 'YYYY-MM-DD') FROM attendance_events
+	WHERE raw_id = ANY($1::text[]) AND id <> ALL($2::text[])`
+
+// otherVersions returns the days of the other versions (same raw id,
+// another id) of the events of b marked reprocessed: a replay may have
+// moved a punch away from them, or loaded an older version after a newer
+// one.
+func otherVersions(ctx context.Context, tx pgx.Tx, b *sink.Batch) ([]daily.Key, error) {
+	rawIDs, ids := sink.Reprocessed(b)
+	if len(rawIDs) == 0 {
+		return nil, nil
+	}
+	rs, err := tx.Query(ctx, otherVersionsSQL, rawIDs, ids)
+	if err != nil {
+		return nil, fmt.Errorf("find other versions of %d reprocessed punches: %w", len(rawIDs), err)
+	}
+	keys, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (daily.Key, error) {
+		var k daily.Key
+		err := r.Scan(&k.Site, &k.UserID, &k.WorkDate)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find other versions of %d reprocessed punches: %w", len(rawIDs), err)
+	}
+	return keys, nil
+}
 
 // dayStage is the session's temporary table of the day rows a
 // transaction writes (see summarize): created once per connection, emptied

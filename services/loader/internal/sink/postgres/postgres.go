@@ -254,16 +254,27 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events rows, records
 		res, days = sink.Result{}, nil
 		if events.Len() > 0 {
 			var (
-				dp  *dayPlan
-				n   int
-				err error
+				dp *dayPlan
+				n  int
 			)
-			if p[eventsTable] {
+			// A reprocessed punch may have versions loaded on other days:
+			// then every day of the batch and of those versions is
+			// recomputed from the punches that count.
+			versions, err := otherVersions(ctx, tx, b)
+			if err != nil {
+				return err
+			}
+			switch {
+			case p[eventsTable]:
 				var keys []daily.Key
 				if n, keys, err = mergeEvents(ctx, tx, events); err == nil {
-					dp = planRecompute(keys)
+					dp = planRecompute(append(keys, versions...))
 				}
-			} else {
+			case len(versions) > 0:
+				if n, err = copyRows(ctx, tx, copyEventsSQL, eventsTable, events); err == nil {
+					dp = planRecompute(append(sink.EventKeys(b), versions...))
+				}
+			default:
 				// The days are planned while the server copies the
 				// punches: the plan needs only the batch and the cache.
 				planned := make(chan error, 1)

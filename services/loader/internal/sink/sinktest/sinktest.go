@@ -75,6 +75,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("refused record", func(t *testing.T) { testRefusedRecord(t, h) })
 	t.Run("refused event", func(t *testing.T) { testRefusedEvent(t, h) })
 	t.Run("schema 1.1 fields", func(t *testing.T) { testSchema11(t, h) })
+	t.Run("replay moves punches to other days", func(t *testing.T) { testReplayMoves(t, h) })
 	t.Run("typed record tables", func(t *testing.T) { testTypedRecords(t, h) })
 	t.Run("typed record refused", func(t *testing.T) { testTypedRefused(t, h) })
 	t.Run("typed record tables gain columns", func(t *testing.T) { testTypedEvolution(t, h) })
@@ -293,12 +294,13 @@ func days(rows []DayRow) []daily.Day {
 }
 
 // CheckDaily compares daily_attendance with a recomputation of every day
-// from all the punches in attendance_events under rules, and returns the
+// from the punches in attendance_events that count (daily.Counted: the
+// latest version of each) under rules, and returns the
 // number of days. Instants compare to the microsecond, the resolution of
 // PostgreSQL and MySQL.
 func CheckDaily(t testing.TB, db *sql.DB, d Dialect, rules daily.Rules) int {
 	t.Helper()
-	want, err := daily.New(rules).Days(ReadPunches(t, db, d))
+	want, err := daily.New(rules).Days(daily.Counted(ReadPunches(t, db, d)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +361,7 @@ func expectedDays(t testing.TB, rules daily.Rules, evs []sink.Event) []daily.Day
 		k := daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
 		punches[k] = append(punches[k], daily.PunchOf(e.AttendanceEvent, int64(e.Seq)))
 	}
-	out, err := daily.New(rules).Days(punches)
+	out, err := daily.New(rules).Days(daily.Counted(punches))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -805,5 +807,77 @@ func CheckClass(t *testing.T, orig, classified error, want fault.Class) {
 	}
 	if !errors.Is(classified, orig) {
 		t.Error("classified error does not wrap the original")
+	}
+}
+
+// testReplayMoves loads two days of punches, then a replay of all of them
+// under new rules (new ids, marked reprocessed) that moves some to the next
+// work date, in three batches, one of them twice: every day equals a
+// recomputation from the latest version of each punch, a punch is counted
+// on one day only, and a day whose punches all moved away to another work
+// date has no row. The first rules applied again, under a new rules
+// version, win in turn (the highest CLEAN sequence counts).
+func testReplayMoves(t *testing.T, h Harness) {
+	rules := daily.Rules{Debounce: time.Minute, ShiftStart: daily.Clock{Hour: 8}}
+	s, db := h.open(t, rules)
+	g := synth.New(synth.Config{Users: 6})
+	evs := Events(g, 0, 48) // 2 days of 6 users, 4 punches each
+	write(t, s, NewBatch("v1", evs, nil))
+	version := func(e sink.Event, rules string, seq int, date string) sink.Event {
+		e.RulesVersion, e.Seq, e.WorkDate, e.Reprocessed = rules, uint64(seq), date, true
+		e.ID = proto.AttendanceID(e.Lineage.RawID, rules, e.RosterVersion)
+		return e
+	}
+	nextDay := func(date string) string {
+		d, err := time.Parse(time.DateOnly, date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.AddDate(0, 0, 1).Format(time.DateOnly)
+	}
+	var replay []sink.Event
+	moved := map[string]bool{} // raw ids
+	for i, e := range evs {
+		date := e.WorkDate
+		// Every punch of user 0001 on the first day, and some others.
+		if e.UserID == "00001" && e.WorkDate == evs[0].WorkDate || i%7 == 3 {
+			date = nextDay(date)
+			moved[e.Lineage.RawID] = true
+		}
+		replay = append(replay, version(e, "rules-v2", 1000+i, date))
+	}
+	write(t, s, NewBatch("v2-a", replay[:16], nil))
+	write(t, s, NewBatch("v2-b", replay[16:32], nil))
+	write(t, s, NewBatch("v2-b-again", replay[16:32], nil))
+	write(t, s, NewBatch("v2-c", replay[32:], nil))
+	if n := CheckDaily(t, db, h.Dialect, rules); n == 0 {
+		t.Fatal("no daily attendance")
+	}
+	all := append(slices.Clone(evs), replay...)
+	if diff := DiffDays(expectedDays(t, rules, all), days(ReadDays(t, db, h.Dialect))); diff != "" {
+		t.Errorf("after the replay (-expected +table):\n%s", diff)
+	}
+	counted := 0
+	for _, d := range ReadDays(t, db, h.Dialect) {
+		counted += d.PunchCount + d.DoublePunches
+		if d.UserID == "00001" && d.WorkDate == evs[0].WorkDate {
+			t.Errorf("day %v, whose punches all moved, still has a row: %+v", d.Key, d)
+		}
+	}
+	if counted != len(evs) {
+		t.Errorf("the days count %d punches, want each of the %d once", counted, len(evs))
+	}
+	// The first rules applied again (a new file, so a new rules version and
+	// new ids), replayed last: they win, and the moved punches go back.
+	var again []sink.Event
+	for i, e := range evs {
+		if moved[e.Lineage.RawID] {
+			again = append(again, version(e, "rules-v3", 2000+i, e.WorkDate))
+		}
+	}
+	write(t, s, NewBatch("v3", again, nil))
+	CheckDaily(t, db, h.Dialect, rules)
+	if diff := DiffDays(expectedDays(t, rules, append(all, again...)), days(ReadDays(t, db, h.Dialect))); diff != "" {
+		t.Errorf("after the old rules replayed last (-expected +table):\n%s", diff)
 	}
 }

@@ -3,12 +3,15 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
 // recompute recomputes the days of keys from all their punches and upserts
@@ -59,6 +62,16 @@ func (s *Sink) recompute(ctx context.Context, tx *sql.Tx, batchID string, keys [
 	if err != nil {
 		return 0, fault.NewPermanent(proto.ReasonRejectedBySink, err)
 	}
+	// A day none of whose punches counts any more (a replay moved them
+	// all to other days) has no row.
+	for _, k := range keys {
+		if len(punches[k]) > 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, deleteDaySQL, k.WorkDate, k.Site, k.UserID); err != nil {
+			return 0, fmt.Errorf("delete the row of %s/%s/%s: %w", k.Site, k.UserID, k.WorkDate, err)
+		}
+	}
 	rows := make([][]any, len(days))
 	updated := timestamp(now)
 	for i, d := range days {
@@ -88,9 +101,51 @@ func optionalTimestamp(t time.Time) any {
 	return timestamp(t)
 }
 
+// readPunchesSQL reads the punches of a day that count: not those of which
+// a later version (a higher CLEAN sequence) is loaded, on this day or
+// another (daily.Counted).
 const readPunchesSQL = `SELECT raw_id, clean_sequence, coalesce(person_id, ''), occurred_at, time_zone, direction,
 		shift, late_minutes, early_leave_minutes, overtime_minutes
-	FROM attendance_events WHERE work_date = ? AND site = ? AND user_id = ?`
+	FROM attendance_events e WHERE work_date = ? AND site = ? AND user_id = ?
+	  AND NOT EXISTS (SELECT 1 FROM attendance_events v WHERE v.raw_id = e.raw_id AND v.clean_sequence > e.clean_sequence)`
+
+const deleteDaySQL = `DELETE FROM daily_attendance WHERE work_date = ? AND site = ? AND user_id = ?`
+
+// otherVersions returns the days of the other versions (same raw id,
+// another id) of the events of b marked reprocessed: a replay may have
+// moved a punch away from them.
+func otherVersions(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, error) {
+	rawIDs, ids := sink.Reprocessed(b)
+	var keys []daily.Key
+	for start := 0; start < len(rawIDs); start += chunkRows {
+		end := min(start+chunkRows, len(rawIDs))
+		args := make([]any, 0, 2*(end-start))
+		for _, r := range rawIDs[start:end] {
+			args = append(args, r)
+		}
+		for _, id := range ids[start:end] {
+			args = append(args, id)
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", end-start), ", ")
+		rs, err := tx.QueryContext(ctx, `SELECT DISTINCT site, user_id, work_date FROM attendance_events
+			WHERE raw_id IN (`+marks+`) AND id NOT IN (`+marks+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("find other versions of %d reprocessed punches: %w", end-start, err)
+		}
+		for rs.Next() {
+			var k daily.Key
+			if err := rs.Scan(&k.Site, &k.UserID, &k.WorkDate); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("find other versions: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return nil, fmt.Errorf("find other versions: %w", err)
+		}
+	}
+	return keys, nil
+}
 
 // upsertDaysSQL returns an upsert of n days.
 func upsertDaysSQL(n int) string {

@@ -246,7 +246,11 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 		}
 		res.Inserted += len(keys)
 		res.Duplicates += len(events) - len(keys)
-		if res.Days, err = s.recompute(ctx, tx, b.ID, keys, now); err != nil {
+		versions, err := otherVersions(ctx, tx, b)
+		if err != nil {
+			return sink.Result{}, err
+		}
+		if res.Days, err = s.recompute(ctx, tx, b.ID, append(keys, versions...), now); err != nil {
 			return sink.Result{}, err
 		}
 	}
