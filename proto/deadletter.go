@@ -24,6 +24,7 @@ const (
 	HeaderDLQSourceFile      = "Punchflow-Dlq-Source-File"
 	HeaderDLQSourceLine      = "Punchflow-Dlq-Source-Line"
 	HeaderDLQFailedAt        = "Punchflow-Dlq-Failed-At"
+	HeaderDLQSink            = "Punchflow-Dlq-Sink"
 )
 
 // Reason codes: a small, stable vocabulary that operators can count and
@@ -56,6 +57,10 @@ type DeadLetter struct {
 	// MsgID and CorrelationID repeat the original's headers, when it had them.
 	MsgID         string `json:"msg_id,omitempty"`
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// Sink names, on a dead letter of the load stage, the loader's sink
+	// that refused the message (postgres, mysql, sqlite): a message that
+	// two sinks refuse has a dead letter from each (since 1.2).
+	Sink string `json:"sink,omitempty"`
 }
 
 // Subject is the dead letter's subject: DLQSubject(Stage, OriginalSubject).
@@ -84,8 +89,9 @@ func (d *DeadLetter) Validate() error {
 }
 
 // Header renders d as NATS headers (the map converts to nats.Header). The
-// dead letter's own Nats-Msg-Id is derived from the original id and the stage,
-// so a retried dead-lettering is de-duplicated too. Header values are text:
+// dead letter's own Nats-Msg-Id is derived from the original id, the stage
+// and the sink, so a retried dead-lettering is de-duplicated too, while two
+// sinks refusing the same message each keep theirs. Header values are text:
 // bytes that are not UTF-8 (a reason quoting a Latin-1 CSV line) become
 // U+FFFD, as they would in the JSON form.
 func (d *DeadLetter) Header() map[string][]string {
@@ -115,10 +121,20 @@ func (d *DeadLetter) Header() map[string][]string {
 		set(HeaderDLQSourceLine, strconv.Itoa(d.SourceLine))
 	}
 	set(HeaderCorrelationID, d.CorrelationID)
+	set(HeaderDLQSink, d.Sink)
 	if d.MsgID != "" {
-		set(HeaderMsgID, "dlq-"+d.Stage+"-"+d.MsgID)
+		set(HeaderMsgID, d.msgIDPrefix()+d.MsgID)
 	}
 	return h
+}
+
+// msgIDPrefix is what the dead letter's Nats-Msg-Id puts before the
+// original id.
+func (d *DeadLetter) msgIDPrefix() string {
+	if d.Sink != "" {
+		return "dlq-" + d.Stage + "-" + d.Sink + "-"
+	}
+	return "dlq-" + d.Stage + "-"
 }
 
 // DeadLetterFromHeader reads a dead letter back from its headers and
@@ -140,12 +156,13 @@ func DeadLetterFromHeader(h map[string][]string) (DeadLetter, error) {
 		OriginalStream:  get(HeaderDLQOriginalStream),
 		SourceFile:      get(HeaderDLQSourceFile),
 		CorrelationID:   get(HeaderCorrelationID),
+		Sink:            get(HeaderDLQSink),
 	}
 	if err := checkVersion(KindDeadLetter, d.SchemaVersion); errors.Is(err, ErrUnsupportedVersion) {
 		return d, err
 	}
 	if id := get(HeaderMsgID); id != "" {
-		d.MsgID = trimPrefix(id, "dlq-"+d.Stage+"-")
+		d.MsgID = trimPrefix(id, d.msgIDPrefix())
 	}
 	var err error
 	num := func(k string, dst *uint64) {

@@ -84,6 +84,32 @@ func TestDeadLetterHeader(t *testing.T) {
 	}
 }
 
+// TestDeadLetterSinkHeader: a load-stage dead letter names its sink in a
+// header and in its de-duplication id, and reads back the original id.
+func TestDeadLetterSinkHeader(t *testing.T) {
+	dl := proto.DeadLetter{Stage: proto.StageLoad, ReasonCode: proto.ReasonRejectedBySink, MsgID: "9598aedfac45d324e0fa60448c48bcb4",
+		Sink: "mysql", FailedAt: time.Date(2024, 3, 11, 18, 0, 0, 0, time.UTC)}
+	h := dl.Header()
+	if got := h[proto.HeaderDLQSink]; len(got) != 1 || got[0] != "mysql" {
+		t.Errorf("%s = %q, want mysql", proto.HeaderDLQSink, got)
+	}
+	if got := h[proto.HeaderMsgID]; len(got) != 1 || got[0] != "dlq-load-mysql-9598aedfac45d324e0fa60448c48bcb4" {
+		t.Errorf("%s = %q, want the stage, the sink and the original id", proto.HeaderMsgID, got)
+	}
+	other := dl
+	other.Sink = "postgres"
+	if h[proto.HeaderMsgID][0] == other.Header()[proto.HeaderMsgID][0] {
+		t.Error("two sinks' dead letters of one message share a de-duplication id")
+	}
+	back, err := proto.DeadLetterFromHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.MsgID != dl.MsgID || back.Sink != "mysql" {
+		t.Errorf("read back msg id %q sink %q, want %q mysql", back.MsgID, back.Sink, dl.MsgID)
+	}
+}
+
 // TestDeadLetterGoldenHeaders sends every golden dead letter through its
 // header form.
 func TestDeadLetterGoldenHeaders(t *testing.T) {

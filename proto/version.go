@@ -8,7 +8,8 @@ package proto
 //     shift_start, shift_end, rounded_at, late_minutes,
 //     early_leave_minutes, overtime_minutes and clock_offset_ms, and
 //     AttendanceID.
-//   - 1.2 added AttendanceEvent.Reprocessed (reprocessed).
+//   - 1.2 added AttendanceEvent.Reprocessed (reprocessed) and
+//     DeadLetter.Sink (sink, header Punchflow-Dlq-Sink).
 const SchemaVersion = "1.2"
 
 // SchemaMajor is the major version this decoder understands.

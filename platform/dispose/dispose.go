@@ -33,6 +33,9 @@ type Disposer struct {
 	log     *slog.Logger
 	// Backoff returns the redelivery delay after the n-th failed delivery.
 	Backoff func(n uint64) time.Duration
+	// Sink, when set, names the loader's sink on the dead letters
+	// (proto.DeadLetter.Sink); set it before the first Settle.
+	Sink string
 }
 
 // New returns a Disposer for a consumer of the given stage whose deliveries
@@ -95,6 +98,7 @@ func (d *Disposer) Settle(ctx context.Context, msg jetstream.Msg, err error) err
 		OriginalSubject: msg.Subject(), OriginalStream: stream, OriginalSeq: seq,
 		Deliveries: delivered, FailedAt: time.Now().UTC(),
 		MsgID: header(msg, proto.HeaderMsgID), CorrelationID: header(msg, proto.HeaderCorrelationID),
+		Sink: d.Sink,
 	}
 	if perr := d.DeadLetter(ctx, dl, msg.Data()); perr != nil {
 		d.log.Error("dead letter not published, redelivering later", "subject", msg.Subject(), "seq", seq, "err", perr)

@@ -152,6 +152,23 @@ func TestSettlePermanentDeadLettersThenTerminates(t *testing.T) {
 	if got := testutil.ToFloat64(e.m.DeadLettered.WithLabelValues(proto.ReasonInvalid)); got != 1 {
 		t.Errorf("dead-lettered metric = %v", got)
 	}
+	if dl.Sink != "" {
+		t.Errorf("dead letter names sink %q; the disposer has none", dl.Sink)
+	}
+
+	// A loader's disposer names its sink on the dead letter.
+	e.d.Sink = "mysql"
+	e.publish(t, "refused")
+	if err := e.d.Settle(context.Background(), e.next(t, time.Second), fault.NewPermanent(proto.ReasonRejectedBySink, errors.New("too long"))); err != nil {
+		t.Fatal(err)
+	}
+	dls = e.deadLetters(t)
+	if len(dls) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dls))
+	}
+	if dl, err := proto.DeadLetterFromHeader(dls[1].Headers()); err != nil || dl.Sink != "mysql" || dl.MsgID != "id-refused" {
+		t.Errorf("dead letter = %+v (%v), want sink mysql and the original id", dl, err)
+	}
 }
 
 func TestSettleTransientRedeliversThenSpendsBudget(t *testing.T) {

@@ -26,7 +26,6 @@ import (
 	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
-	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 	"github.com/punchflow/punchflow/services/loader/internal/status"
 	"github.com/punchflow/punchflow/services/loader/internal/synth"
@@ -184,7 +183,7 @@ func (s stream) deadLetters(t *testing.T) (out []deadLetter) {
 			if err != nil {
 				t.Errorf("dead letter on %s: %v", m.Subject(), err)
 			}
-			out = append(out, deadLetter{DeadLetter: d, sink: m.Headers().Get(sink.HeaderDLQSink), subject: m.Subject()})
+			out = append(out, deadLetter{DeadLetter: d, subject: m.Subject()})
 		}
 		if n == 0 {
 			return out
@@ -194,7 +193,7 @@ func (s stream) deadLetters(t *testing.T) (out []deadLetter) {
 
 type deadLetter struct {
 	proto.DeadLetter
-	sink, subject string
+	subject string
 }
 
 func count(t *testing.T, db *sql.DB, table string) int {
@@ -315,13 +314,13 @@ func TestRoutingToThreeSinks(t *testing.T) {
 		if d.Stage != proto.StageLoad {
 			t.Errorf("dead letter of stage %s: %+v", d.Stage, d)
 		}
-		got[key{d.sink, d.ReasonCode, d.MsgID}]++
+		got[key{d.Sink, d.ReasonCode, d.MsgID}]++
 	}
 	want := map[key]int{}
 	for _, sk := range []string{"mysql", "sqlite"} {
-		want[key{sk, proto.ReasonRejectedBySink, refused.ID + "@" + sk}] = 1
-		want[key{sk, proto.ReasonInvalid, badZone.ID + "@" + sk}] = 1
-		want[key{sk, proto.ReasonDecode, "not-json@" + sk}] = 1
+		want[key{sk, proto.ReasonRejectedBySink, refused.ID}] = 1
+		want[key{sk, proto.ReasonInvalid, badZone.ID}] = 1
+		want[key{sk, proto.ReasonDecode, "not-json"}] = 1
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("dead letters by sink, reason and id (-want +got):\n%s", diff)
@@ -643,13 +642,13 @@ func TestTypedRecordTables(t *testing.T) {
 	}
 	var dead []string
 	for _, d := range s.deadLetters(t) {
-		dead = append(dead, d.sink+" "+d.ReasonCode+" "+d.MsgID)
+		dead = append(dead, d.Sink+" "+d.ReasonCode+" "+d.MsgID)
 		if !strings.Contains(d.Reason, "field amount_cents") || !strings.Contains(d.Reason, "records_orders.amount_cents is int") {
 			t.Errorf("dead letter reason %q does not say which field and column", d.Reason)
 		}
 	}
 	slices.Sort(dead)
-	want := []string{"postgres invalid " + bad.ID + "@postgres", "sqlite invalid " + bad.ID + "@sqlite"}
+	want := []string{"postgres invalid " + bad.ID, "sqlite invalid " + bad.ID}
 	if !slices.Equal(dead, want) {
 		t.Errorf("dead letters = %q, want %q", dead, want)
 	}

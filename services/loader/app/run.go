@@ -18,8 +18,6 @@ import (
 	// knows every zone the transformer does.
 	_ "time/tzdata"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-retry"
 	"golang.org/x/sync/errgroup"
 
@@ -97,9 +95,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return err
 			}
 			log := rt.Log.With("sink", s.name)
+			// Each sink's dead letters name it, so that two sinks refusing a
+			// message both keep theirs and `loader status` counts them per sink.
+			disposer := dispose.New(rt.JS, proto.StageLoad, 0, rt.Metrics, log)
+			disposer.Sink = s.name
 			w := &worker{
 				name: s.name, sink: s.sink, cons: cons, rt: rt, policy: cfg.Batch, ackWait: cfg.AckWait,
-				dispose: dispose.New(sinkHeader{pub: rt.JS, sink: s.name}, proto.StageLoad, 0, rt.Metrics, log),
+				dispose: disposer,
 				zones:   zones,
 				tables:  cfg.tables,
 				log:     log,
@@ -185,24 +187,3 @@ func openRetrying[S any](ctx context.Context, log *slog.Logger, open func(contex
 	return s, err
 }
 
-// sinkHeader publishes a sink's dead letters: it adds sink.HeaderDLQSink, so
-// that `loader status` can count dead letters per sink, and makes the
-// de-duplication id the sink's own (the original id followed by "@" and
-// the sink), so that two sinks refusing the same message both keep their
-// dead letter while a sink that publishes one twice (a crash before the
-// Term) keeps it once.
-type sinkHeader struct {
-	pub  dispose.Publisher
-	sink string
-}
-
-func (p sinkHeader) PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	if m.Header == nil {
-		m.Header = nats.Header{}
-	}
-	m.Header.Set(sink.HeaderDLQSink, p.sink)
-	if id := m.Header.Get(proto.HeaderMsgID); id != "" {
-		m.Header.Set(proto.HeaderMsgID, id+"@"+p.sink)
-	}
-	return p.pub.PublishMsg(ctx, m, opts...)
-}

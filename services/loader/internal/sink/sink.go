@@ -136,11 +136,6 @@ func (b *Batch) Validate() error {
 	return nil
 }
 
-// HeaderDLQSink names, on a dead letter of the load stage, the sink that
-// refused the message (postgres, mysql, sqlite), so that dead letters can
-// be counted per sink.
-const HeaderDLQSink = "Punchflow-Dlq-Sink"
-
 // Outcomes recorded in the batch status table.
 const (
 	OutcomeCommitted = "committed"

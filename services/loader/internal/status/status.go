@@ -232,7 +232,7 @@ func CountDeadLetters(ctx context.Context, js jetstream.JetStream, stream string
 			n++
 			out.Total++
 			h := m.Headers()
-			name, reason := h.Get(sink.HeaderDLQSink), h.Get(proto.HeaderDLQReasonCode)
+			name, reason := h.Get(proto.HeaderDLQSink), h.Get(proto.HeaderDLQReasonCode)
 			if name == "" {
 				name = "unknown"
 			}
