@@ -186,4 +186,3 @@ func openRetrying[S any](ctx context.Context, log *slog.Logger, open func(contex
 	})
 	return s, err
 }
-
