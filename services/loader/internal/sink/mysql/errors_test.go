@@ -3,12 +3,14 @@ package mysql
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/punchflow/punchflow/platform/dbtest"
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
 )
@@ -74,3 +76,26 @@ func TestAppendTSV(t *testing.T) {
 }
 
 type bytesBuffer struct{ bytes.Buffer }
+
+// TestTransactionIsolation asks for REPEATABLE READ only when the sessions
+// do not start with it.
+func TestTransactionIsolation(t *testing.T) {
+	dsn := dbtest.MySQLDSN(t)
+	for _, tt := range []struct {
+		params string
+		want   sql.IsolationLevel
+	}{
+		{"", sql.LevelDefault},
+		{"?tx_isolation=%27READ-COMMITTED%27", sql.LevelRepeatableRead},
+	} {
+		db, err := sql.Open("mysql", dsn+tt.params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := transactionIsolation(t.Context(), db)
+		db.Close()
+		if err != nil || got != tt.want {
+			t.Errorf("sessions with %q: %v, %v; want %v", tt.params, got, err, tt.want)
+		}
+	}
+}

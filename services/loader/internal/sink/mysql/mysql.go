@@ -22,10 +22,8 @@
 // batch's when the load inserted every row, otherwise the rows of the batch
 // whose batch_id is this batch's (ids are unique per attempt, and a
 // duplicate keeps the batch id of the load that inserted it). Each day is
-// locked (an INSERT ... ON DUPLICATE KEY UPDATE of its row, in key order,
-// so that writers never deadlock), recomputed from every punch of the day
-// and upserted. Transactions run at READ COMMITTED, so that a writer that
-// waited for a day's lock reads the punches its predecessor committed.
+// recomputed from every punch of it that counts, read with a locking read
+// at REPEATABLE READ (see recompute), and upserted.
 //
 // Sessions run with time_zone '+00:00' and instants are written as UTC, so
 // DATETIME columns hold UTC and their defaults are UTC too; sql_mode gets
@@ -74,6 +72,10 @@ type Sink struct {
 	readers atomic.Uint64 // names registered reader handlers
 	prefix  string
 	tables  recordtable.Set
+	// isolation is what BeginTx asks for: REPEATABLE READ, or the default
+	// when that is the sessions' default already (saving a statement per
+	// batch).
+	isolation sql.IsolationLevel
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -186,8 +188,33 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 		_ = db.Close()
 		return nil, fmt.Errorf("open mysql sink: unknown method %q (want %s or %s)", method, LoadData, Insert)
 	}
+	isolation, err := transactionIsolation(ctx, db)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open mysql sink at %s: %w", where, err)
+	}
 	return &Sink{db: db, log: log, days: daily.New(o.rules), method: method, prefix: "punchflow-" + proto.NewCorrelationID()[:8],
-		tables: o.tables}, nil
+		tables: o.tables, isolation: isolation}, nil
+}
+
+// transactionIsolation returns the level BeginTx should ask for so that
+// transactions run at REPEATABLE READ: the default level when the server's
+// sessions start with it (MySQL's and MariaDB's default), which sends no
+// SET TRANSACTION before every batch.
+func transactionIsolation(ctx context.Context, db *sql.DB) (sql.IsolationLevel, error) {
+	var level string
+	// MySQL 8 names the variable transaction_isolation, MariaDB (before
+	// 11.1) tx_isolation.
+	err := db.QueryRowContext(ctx, "SELECT @@SESSION.transaction_isolation").Scan(&level)
+	if err != nil {
+		if err = db.QueryRowContext(ctx, "SELECT @@SESSION.tx_isolation").Scan(&level); err != nil {
+			return 0, fmt.Errorf("read the transaction isolation level: %w", err)
+		}
+	}
+	if level == "REPEATABLE-READ" {
+		return sql.LevelDefault, nil
+	}
+	return sql.LevelRepeatableRead, nil
 }
 
 // Method reports how the sink sends rows.
@@ -251,7 +278,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	}
 	events = inOrder(events)
 
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: s.isolation})
 	if err != nil {
 		return sink.Result{}, fmt.Errorf("begin: %w", err)
 	}

@@ -2,12 +2,12 @@ package postgres
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -179,21 +179,6 @@ func copyStatement(table string, columns []string) string {
 	return "COPY " + pgx.Identifier{table}.Sanitize() + " (" + strings.Join(quoted, ", ") + ") FROM STDIN BINARY"
 }
 
-// copyIn runs statement (see copyStatement) in tx with the rows of src
-// and returns how many rows the server stored. When src is a rowReader
-// whose rows refused to encode, that error is returned (the server only
-// says that the client ended the COPY).
-func copyIn(ctx context.Context, tx pgx.Tx, statement string, src io.Reader) (int64, error) {
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, src, statement)
-	if rr, ok := src.(*rowReader); ok && rr.err != nil {
-		return 0, rr.err
-	}
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
-}
-
 // rows are a batch's rows for COPY, encoded only as COPY reads them, so
 // that encoding overlaps with the server's work on the rows already sent.
 // encode appends the i-th row; an error (a value that cannot be stored,
@@ -217,7 +202,18 @@ type rowReader struct {
 	d     copyData
 	off   int // how much of d.buf was read
 	ended bool
-	err   error // from rows.encode
+	// failed is the error of rows.encode, if any. pgconn reads on a
+	// goroutine of its own, which it may leave running when the server
+	// fails the COPY first, so the field is read through encodeErr.
+	failed atomic.Pointer[error]
+}
+
+// encodeErr returns the error rows.encode returned, or nil.
+func (r *rowReader) encodeErr() error {
+	if p := r.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // copyChunk is how much a rowReader encodes ahead: pgconn sends COPY data
@@ -234,8 +230,9 @@ func (r *rowReader) Read(p []byte) (int, error) {
 			r.d.buf = append(r.d.buf, copySignature...)
 		}
 		for len(r.d.buf) < copyChunk && r.next < r.rows.n {
-			if r.err = r.rows.encode(&r.d, r.next); r.err != nil {
-				return 0, r.err
+			if err := r.rows.encode(&r.d, r.next); err != nil {
+				r.failed.Store(&err)
+				return 0, err
 			}
 			r.next++
 		}

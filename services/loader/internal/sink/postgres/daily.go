@@ -48,12 +48,12 @@ const lockClass = 0x70660001
 // rows are read or written: a concurrent writer of the same day waits here
 // until this transaction commits and then sees its row and its punches
 // (READ COMMITTED takes a new snapshot per statement).
-func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, p *dayPlan) ([]daily.State, error) {
+func (s *Sink) summarize(ctx context.Context, tx *txn, batchID string, p *dayPlan) ([]daily.State, error) {
 	if len(p.keys) == 0 {
 		return nil, nil
 	}
 	if len(p.staged) > 0 {
-		if _, err := copyIn(ctx, tx, copyDayStageSQL, bytesReader(p.stage)); err != nil {
+		if _, err := tx.copyIn(ctx, copyDayStageSQL, bytesReader(p.stage)); err != nil {
 			return nil, fmt.Errorf("copy %d days into %s: %w", len(p.staged), dayStage, err)
 		}
 	}
@@ -137,7 +137,7 @@ func (s *Sink) summarize(ctx context.Context, tx pgx.Tx, batchID string, p *dayP
 
 // missedDays returns, by position in day_stage, the staged days whose row
 // the batch did not write.
-func missedDays(ctx context.Context, tx pgx.Tx, batchID string, staged int) ([]bool, error) {
+func missedDays(ctx context.Context, tx *txn, batchID string, staged int) ([]bool, error) {
 	rs, err := tx.Query(ctx, missedDaysSQL, batchID)
 	if err != nil {
 		return nil, fmt.Errorf("find the days of %s not written: %w", daysTable, err)
@@ -253,7 +253,7 @@ func planRecompute(keys []daily.Key) *dayPlan {
 // the new punches when it has no row, and recomputed from all its punches
 // otherwise. With fresh nil every day is recomputed. The caller holds the
 // days' locks.
-func (s *Sink) summarizeSlowly(ctx context.Context, tx pgx.Tx, batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) ([]daily.State, error) {
+func (s *Sink) summarizeSlowly(ctx context.Context, tx *txn, batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) ([]daily.State, error) {
 	days := make([]daily.State, 0, len(keys))
 	stale := keys
 	if fresh != nil {
@@ -300,7 +300,7 @@ type state struct {
 }
 
 // readStates reads the rows of the days of keys, one state per key.
-func (s *Sink) readStates(ctx context.Context, tx pgx.Tx, keys []daily.Key) ([]state, error) {
+func (s *Sink) readStates(ctx context.Context, tx *txn, keys []daily.Key) ([]state, error) {
 	sites, users, dates, err := columns(keys)
 	if err != nil {
 		return nil, err
@@ -336,7 +336,7 @@ func (s *Sink) readStates(ctx context.Context, tx pgx.Tx, keys []daily.Key) ([]s
 }
 
 // recompute summarizes each day of keys from all its punches.
-func (s *Sink) recompute(ctx context.Context, tx pgx.Tx, keys []daily.Key) ([]daily.State, error) {
+func (s *Sink) recompute(ctx context.Context, tx *txn, keys []daily.Key) ([]daily.State, error) {
 	sites, users, dates, err := columns(keys)
 	if err != nil {
 		return nil, err
@@ -375,7 +375,7 @@ func (s *Sink) recompute(ctx context.Context, tx pgx.Tx, keys []daily.Key) ([]da
 // what day_stage holds with days and upserts them from there. A day
 // without a punch that counts (a replay moved every punch of it to other
 // days) has no row: its row is deleted. It returns the days it wrote.
-func upsertDays(ctx context.Context, tx pgx.Tx, batchID string, days []daily.State) ([]daily.State, error) {
+func upsertDays(ctx context.Context, tx *txn, batchID string, days []daily.State) ([]daily.State, error) {
 	written := make([]daily.State, 0, len(days))
 	var gone []daily.Key
 	for _, d := range days {
@@ -407,7 +407,7 @@ func upsertDays(ctx context.Context, tx pgx.Tx, batchID string, days []daily.Sta
 	if _, err := tx.Exec(ctx, clearDayStageSQL); err != nil {
 		return nil, fmt.Errorf("clear %s: %w", dayStage, err)
 	}
-	if _, err := copyIn(ctx, tx, copyDayStageSQL, bytesReader(data)); err != nil {
+	if _, err := tx.copyIn(ctx, copyDayStageSQL, bytesReader(data)); err != nil {
 		return nil, fmt.Errorf("copy %d days into %s: %w", len(written), dayStage, err)
 	}
 	if _, err := tx.Exec(ctx, upsertDaysSQL, batchID); err != nil {
@@ -533,7 +533,7 @@ const otherVersionsSQL = `SELECT DISTINCT site, user_id, to_char(work_date, 'YYY
 // another id) of the events of b marked reprocessed: a replay may have
 // moved a punch away from them, or loaded an older version after a newer
 // one.
-func otherVersions(ctx context.Context, tx pgx.Tx, b *sink.Batch) ([]daily.Key, error) {
+func otherVersions(ctx context.Context, tx *txn, b *sink.Batch) ([]daily.Key, error) {
 	rawIDs, ids := sink.Reprocessed(b)
 	if len(rawIDs) == 0 {
 		return nil, nil

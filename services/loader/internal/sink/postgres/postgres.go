@@ -250,7 +250,11 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events rows, records
 		res  sink.Result
 		days []daily.State // the daily_attendance rows written
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	first, last, err := sink.BatchSeqs(b)
+	if err != nil {
+		return sink.Result{}, err
+	}
+	err = inTx(ctx, s.pool, func(tx *txn) error {
 		res, days = sink.Result{}, nil
 		if events.Len() > 0 {
 			var (
@@ -314,7 +318,11 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events rows, records
 			res.Inserted += n
 			res.Duplicates += r.rows.Len() - n
 		}
-		return insertBatch(ctx, tx, b, started, res)
+		return nil
+	}, insertCommitted, func() []any {
+		// The batch's row goes with the COMMIT, once the result is known.
+		return []any{b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
+			started, time.Since(started).Milliseconds(), sink.OutcomeCommitted}
 	})
 	if err == nil {
 		s.cache.put(b.ID, days)
@@ -324,8 +332,8 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events rows, records
 
 // copyRows is the fast path: COPY every row into table. It fails, with a
 // unique violation that collides recognises, when an id is already there.
-func copyRows(ctx context.Context, tx pgx.Tx, statement, table string, rows rows) (int, error) {
-	n, err := copyIn(ctx, tx, statement, rows.reader())
+func copyRows(ctx context.Context, tx *txn, statement, table string, rows rows) (int, error) {
+	n, err := tx.copyIn(ctx, statement, rows.reader())
 	if err != nil {
 		return 0, fmt.Errorf("copy into %s: %w", table, err)
 	}
@@ -335,7 +343,7 @@ func copyRows(ctx context.Context, tx pgx.Tx, statement, table string, rows rows
 // mergeEvents is the replay path for events: COPY into a temporary table,
 // then insert the rows whose id is new, each id once, and return how many
 // and the days they belong to.
-func mergeEvents(ctx context.Context, tx pgx.Tx, rows rows) (int, []daily.Key, error) {
+func mergeEvents(ctx context.Context, tx *txn, rows rows) (int, []daily.Key, error) {
 	if err := stage(ctx, tx, eventsTable, eventsStage, copyEventsStageSQL, rows); err != nil {
 		return 0, nil, err
 	}
@@ -355,7 +363,7 @@ func mergeEvents(ctx context.Context, tx pgx.Tx, rows rows) (int, []daily.Key, e
 }
 
 // mergeRecords is the replay path for the records of one table.
-func mergeRecords(ctx context.Context, tx pgx.Tx, r recordRows) (int, error) {
+func mergeRecords(ctx context.Context, tx *txn, r recordRows) (int, error) {
 	table, stageTable := r.Name(), r.Name()+"_stage"
 	if err := stage(ctx, tx, table, stageTable, copyStatement(stageTable, r.Columns()), r.rows); err != nil {
 		return 0, err
@@ -376,29 +384,16 @@ func mergeRecords(ctx context.Context, tx pgx.Tx, r recordRows) (int, error) {
 // copy has the columns, types, NOT NULLs and defaults but no CHECK, key or
 // index, so that duplicate ids fit and a row the real table refuses is
 // refused by the INSERT that follows, with the real constraint's name.
-func stage(ctx context.Context, tx pgx.Tx, table, stageTable, statement string, rows rows) error {
+func stage(ctx context.Context, tx *txn, table, stageTable, statement string, rows rows) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stageTable+` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("create %s: %w", stageTable, err)
 	}
-	if _, err := copyIn(ctx, tx, statement, rows.reader()); err != nil {
+	if _, err := tx.copyIn(ctx, statement, rows.reader()); err != nil {
 		return fmt.Errorf("copy into %s: %w", stageTable, err)
 	}
 	return nil
 }
 
-func insertBatch(ctx context.Context, tx pgx.Tx, b *sink.Batch, started time.Time, res sink.Result) error {
-	first, last, err := sink.BatchSeqs(b)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, insertCommitted,
-		b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
-		started, time.Since(started).Milliseconds(), sink.OutcomeCommitted)
-	if err != nil {
-		return fmt.Errorf("record batch in load_batches: %w", err)
-	}
-	return nil
-}
 
 const (
 	eventsTable = "attendance_events"
