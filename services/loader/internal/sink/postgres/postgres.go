@@ -394,7 +394,6 @@ func stage(ctx context.Context, tx *txn, table, stageTable, statement string, ro
 	return nil
 }
 
-
 const (
 	eventsTable = "attendance_events"
 	daysTable   = "daily_attendance"
