@@ -126,6 +126,24 @@ func OrderEvents(events []Event) []int {
 	return order
 }
 
+// OrderRecords returns the positions 0 to n-1 of records (record(i) is the
+// i-th) ordered by natural key, then id, then position: like OrderEvents, a
+// function of the id (a record's natural key is part of what its id
+// hashes), so every transaction takes its rows in the same order; and the
+// natural key index, which sources mostly fill in ascending order, takes
+// each batch's keys in order too.
+func OrderRecords(n int, record func(i int) *Record) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		x, y := record(a), record(b)
+		return cmp.Or(strings.Compare(x.NaturalKey, y.NaturalKey), strings.Compare(x.ID, y.ID), cmp.Compare(a, b))
+	})
+	return order
+}
+
 // RecordGroup is the records of a batch that go to one table: the typed
 // table of their source, or business_records (Table nil).
 type RecordGroup struct {

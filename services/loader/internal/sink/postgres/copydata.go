@@ -1,13 +1,13 @@
 package postgres
 
 import (
+	"errors"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -179,7 +179,7 @@ func copyStatement(table string, columns []string) string {
 	return "COPY " + pgx.Identifier{table}.Sanitize() + " (" + strings.Join(quoted, ", ") + ") FROM STDIN BINARY"
 }
 
-// rows are a batch's rows for COPY, encoded only as COPY reads them, so
+// rows are a batch's rows for COPY, encoded only as COPY sends them, so
 // that encoding overlaps with the server's work on the rows already sent.
 // encode appends the i-th row; an error (a value that cannot be stored,
 // wrapped by fault) ends the COPY, and copyRows returns it.
@@ -191,59 +191,52 @@ type rows struct {
 // Len is the number of rows.
 func (r rows) Len() int { return r.n }
 
-// reader returns a new stream of the rows, for one COPY.
-func (r rows) reader() io.Reader { return &rowReader{rows: r} }
-
-// rowReader is the io.Reader of rows.reader. It encodes rows into a buffer
-// of about copyChunk bytes at a time.
-type rowReader struct {
-	rows  rows
-	next  int // the next row to encode
-	d     copyData
-	off   int // how much of d.buf was read
-	ended bool
-	// failed is the error of rows.encode, if any. pgconn reads on a
-	// goroutine of its own, which it may leave running when the server
-	// fails the COPY first, so the field is read through encodeErr.
-	failed atomic.Pointer[error]
-}
-
-// encodeErr returns the error rows.encode returned, or nil.
-func (r *rowReader) encodeErr() error {
-	if p := r.failed.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// copyChunk is how much a rowReader encodes ahead: pgconn sends COPY data
-// in messages of up to 64 KiB.
+// copyChunk is how much writeTo encodes before it writes: pgconn sends COPY
+// data in messages of up to 64 KiB.
 const copyChunk = 64 << 10
 
-func (r *rowReader) Read(p []byte) (int, error) {
-	if r.off == len(r.d.buf) {
-		if r.ended {
-			return 0, io.EOF
+// writeTo writes the rows to w as one binary COPY stream, a chunk of about
+// copyChunk bytes at a time, and returns the first error of encode or w.
+func (r rows) writeTo(w io.Writer) error {
+	d := copyData{buf: make([]byte, 0, copyChunk+4096)}
+	d.buf = append(d.buf, copySignature...)
+	for i := range r.n {
+		if err := r.encode(&d, i); err != nil {
+			return err
 		}
-		r.d.buf, r.off = r.d.buf[:0], 0
-		if r.next == 0 {
-			r.d.buf = append(r.d.buf, copySignature...)
-		}
-		for len(r.d.buf) < copyChunk && r.next < r.rows.n {
-			if err := r.rows.encode(&r.d, r.next); err != nil {
-				r.failed.Store(&err)
-				return 0, err
+		if len(d.buf) >= copyChunk {
+			if _, err := w.Write(d.buf); err != nil {
+				return err
 			}
-			r.next++
-		}
-		if r.next == r.rows.n {
-			r.d.buf = binary.BigEndian.AppendUint16(r.d.buf, 0xffff)
-			r.ended = true
+			d.buf = d.buf[:0]
 		}
 	}
-	n := copy(p, r.d.buf[r.off:])
-	r.off += n
-	return n, nil
+	_, err := w.Write(d.end())
+	return err
+}
+
+// stream returns a reader of the rows' COPY stream, encoded by a goroutine
+// of its own: while pgconn sends one chunk, the next is being encoded.
+// wait, called once the COPY is over, ends the goroutine and returns the
+// error encode returned, if any.
+func (r rows) stream() (src io.Reader, wait func() error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := r.writeTo(pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	return pr, func() error {
+		// A COPY that ended early (the server refused a row) leaves the
+		// writer blocked on the pipe: closing it ends the writer.
+		pr.Close()
+		err := <-done
+		if errors.Is(err, io.ErrClosedPipe) {
+			return nil
+		}
+		return err
+	}
 }
 
 // bytesReader streams data that is already encoded (ended by

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"io"
 	"testing"
@@ -84,10 +85,11 @@ func TestCopyDataNulls(t *testing.T) {
 	}
 }
 
-// TestRowReader reads rows through the streaming reader in pieces of
+// TestRowsStream reads rows through the streaming encoder in pieces of
 // every size and holds them to the same rows encoded at once: signature,
-// rows, trailer.
-func TestRowReader(t *testing.T) {
+// rows, trailer; a row that refuses to encode ends the stream with its
+// error; a reader that stops early ends the encoder.
+func TestRowsStream(t *testing.T) {
 	const n = 3000 // several chunks
 	encode := func(d *copyData, i int) error {
 		d.row(2)
@@ -109,19 +111,46 @@ func TestRowReader(t *testing.T) {
 		iotest.OneByteReader,
 		iotest.HalfReader,
 	} {
-		got, err := io.ReadAll(read(r.reader()))
+		src, wait := r.stream()
+		got, err := io.ReadAll(read(src))
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("stream of %d bytes differs from the %d bytes encoded at once", len(got), len(want))
 		}
 	}
-	empty, err := io.ReadAll(rows{}.reader())
-	if err != nil {
+	var empty bytes.Buffer
+	if err := (rows{}).writeTo(&empty); err != nil {
 		t.Fatal(err)
 	}
-	if want := append(append([]byte{}, copySignature...), 0xff, 0xff); !bytes.Equal(empty, want) {
-		t.Errorf("no rows = %x, want %x", empty, want)
+	if want := append(append([]byte{}, copySignature...), 0xff, 0xff); !bytes.Equal(empty.Bytes(), want) {
+		t.Errorf("no rows = %x, want %x", empty.Bytes(), want)
+	}
+
+	refused := errors.New("row 2500 refused")
+	bad := rows{n: n, encode: func(d *copyData, i int) error {
+		if i == 2500 {
+			return refused
+		}
+		return encode(d, i)
+	}}
+	src, wait := bad.stream()
+	if _, err := io.ReadAll(src); !errors.Is(err, refused) {
+		t.Errorf("reading a stream whose row refused: %v, want %v", err, refused)
+	}
+	if err := wait(); !errors.Is(err, refused) {
+		t.Errorf("wait = %v, want %v", err, refused)
+	}
+
+	src, wait = r.stream()
+	if _, err := src.Read(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Errorf("wait after the reader stopped early = %v, want nil", err)
 	}
 }

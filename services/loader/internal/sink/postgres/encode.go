@@ -86,7 +86,7 @@ func encodeEvents(b *sink.Batch) (rows, error) {
 // and a record whose fields do not fit ends the COPY with a permanent error
 // naming it.
 func encodeRecords(b *sink.Batch, g sink.RecordGroup) (rows, error) {
-	order := sink.OrderByID(len(g.Records), func(n int) string { return b.Records[g.Records[n]].ID })
+	order := sink.OrderRecords(len(g.Records), func(n int) *sink.Record { return &b.Records[g.Records[n]] })
 	cs := make([]sink.RecordValues, len(g.Records))
 	for n, i := range g.Records {
 		var err error

@@ -333,7 +333,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events rows, records
 // copyRows is the fast path: COPY every row into table. It fails, with a
 // unique violation that collides recognises, when an id is already there.
 func copyRows(ctx context.Context, tx *txn, statement, table string, rows rows) (int, error) {
-	n, err := tx.copyIn(ctx, statement, rows.reader())
+	n, err := tx.copyRows(ctx, statement, rows)
 	if err != nil {
 		return 0, fmt.Errorf("copy into %s: %w", table, err)
 	}
@@ -388,7 +388,7 @@ func stage(ctx context.Context, tx *txn, table, stageTable, statement string, ro
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stageTable+` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("create %s: %w", stageTable, err)
 	}
-	if _, err := tx.copyIn(ctx, statement, rows.reader()); err != nil {
+	if _, err := tx.copyRows(ctx, statement, rows); err != nil {
 		return fmt.Errorf("copy into %s: %w", stageTable, err)
 	}
 	return nil

@@ -61,26 +61,31 @@ func (t *txn) begin(ctx context.Context) error {
 	return nil
 }
 
-// copyIn runs statement (see copyStatement) with the rows of src and
+// copyIn runs statement (see copyStatement) with the stream src and
 // returns how many rows the server stored; the transaction's first COPY
-// carries its BEGIN. When src is a rowReader whose rows refused to encode,
-// that error is returned (the server only says that the client ended the
-// COPY).
+// carries its BEGIN.
 func (t *txn) copyIn(ctx context.Context, statement string, src io.Reader) (int64, error) {
 	if !t.begun {
 		statement = "begin; " + statement
 		t.begun = true
 	}
 	tag, err := t.conn.PgConn().CopyFrom(ctx, src, statement)
-	if rr, ok := src.(*rowReader); ok {
-		if eerr := rr.encodeErr(); eerr != nil {
-			return 0, eerr
-		}
-	}
 	if err != nil {
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
+}
+
+// copyRows runs statement with rows. A row that refused to encode ends the
+// COPY and its error is returned (the server only says that the client
+// ended the COPY).
+func (t *txn) copyRows(ctx context.Context, statement string, rows rows) (int64, error) {
+	src, wait := rows.stream()
+	n, err := t.copyIn(ctx, statement, src)
+	if werr := wait(); werr != nil {
+		return 0, werr
+	}
+	return n, err
 }
 
 func (t *txn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
