@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"bytes"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"io"
 	"testing"
 	"testing/iotest"
