@@ -289,8 +289,11 @@ func (c *Calculator) Extend(s State, punches []Punch) (State, bool, error) {
 			return State{}, false, nil
 		}
 	}
-	ps := slices.Clone(punches)
-	sortPunches(ps)
+	ps := punches
+	if len(ps) > 1 {
+		ps = slices.Clone(punches)
+		sortPunches(ps)
+	}
 	if err := c.fold(&s, ps); err != nil {
 		return State{}, false, err
 	}
@@ -386,12 +389,31 @@ func (c *Calculator) late(k Key, firstIn *Punch) (int, error) {
 // the instant and the direction make the choice deterministic anyway).
 func latestVersions(punches []Punch) []Punch {
 	out := make([]Punch, 0, len(punches))
-	at := make(map[string]int, len(punches))
+	// A day holds a few punches: a linear search beats a map below a few
+	// dozen.
+	var at map[string]int
+	if len(punches) > 32 {
+		at = make(map[string]int, len(punches))
+	}
+	find := func(raw string) (int, bool) {
+		if at != nil {
+			i, ok := at[raw]
+			return i, ok
+		}
+		for i := range out {
+			if out[i].RawID == raw {
+				return i, true
+			}
+		}
+		return 0, false
+	}
 	for _, p := range punches {
-		i, seen := at[p.RawID]
+		i, seen := find(p.RawID)
 		switch {
 		case !seen:
-			at[p.RawID] = len(out)
+			if at != nil {
+				at[p.RawID] = len(out)
+			}
 			out = append(out, p)
 		case cmp.Or(cmp.Compare(p.CleanSeq, out[i].CleanSeq), p.OccurredAt.Compare(out[i].OccurredAt),
 			strings.Compare(p.Direction, out[i].Direction)) > 0:

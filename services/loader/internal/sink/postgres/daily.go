@@ -176,18 +176,15 @@ type dayPlan struct {
 // planFresh plans the days of the events of b, which the transaction
 // inserts (the COPY path), from the cache and the new punches alone, so
 // that it can run while the server copies the punches.
-func (s *Sink) planFresh(b *sink.Batch) (*dayPlan, error) {
+//
+// order is b's events in sink.OrderEvents order, which groups each day's
+// punches.
+func (s *Sink) planFresh(b *sink.Batch, order []int) (*dayPlan, error) {
 	p := &dayPlan{}
-	// The events by day: sorting positions groups each day's punches.
-	order := make([]int, len(b.Events))
-	for i := range order {
-		order[i] = i
-	}
 	key := func(i int) daily.Key {
 		e := &b.Events[i]
 		return daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
 	}
-	slices.SortFunc(order, func(i, j int) int { return key(i).Compare(key(j)) })
 	punches := make([]daily.Punch, len(order))
 	for n, i := range order {
 		e := &b.Events[i]
@@ -202,36 +199,43 @@ func (s *Sink) planFresh(b *sink.Batch) (*dayPlan, error) {
 		p.fresh[last] = p.fresh[last][:len(p.fresh[last])+1]
 	}
 
-	cached := s.cache.getAll(p.keys)
 	stage := newCopyData(len(p.keys) * 256)
-	for at, k := range p.keys {
+	p.staged, p.stagedAt = make([]daily.State, 0, len(p.keys)), make([]int, 0, len(p.keys))
+	// The days are planned under the cache's lock.
+	err := s.cache.each(p.keys, func(at int, c cachedDay, cached bool) error {
+		k := p.keys[at]
 		var (
 			st  daily.State
 			ok  = true
 			err error
 		)
-		c := cached[at]
-		if c.batch == "" {
-			st, err = s.days.Summarize(k, p.fresh[at])
-		} else {
+		expected := "" // the batch whose row an update rewrites; none inserts
+		if cached {
 			st, ok, err = s.days.Extend(c.state, p.fresh[at])
+			expected = c.batch
+		} else {
+			st, err = s.days.Summarize(k, p.fresh[at])
 		}
 		switch {
 		case err != nil:
-			return nil, fault.NewPermanent(proto.ReasonRejectedBySink, err)
+			return fault.NewPermanent(proto.ReasonRejectedBySink, err)
 		case !ok:
 			p.slow = append(p.slow, at)
-			continue
+			return nil
 		}
-		if err := stageDay(stage, len(p.staged), c.batch, &st); err != nil {
-			return nil, err
+		if err := stageDay(stage, len(p.staged), expected, &st); err != nil {
+			return err
 		}
 		p.staged, p.stagedAt = append(p.staged, st), append(p.stagedAt, at)
-		if c.batch == "" {
-			p.inserts++
-		} else {
+		if cached {
 			p.updates++
+		} else {
+			p.inserts++
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	p.stage = stage.end()
 	return p, nil

@@ -38,23 +38,25 @@ func newDayCache(size int) *dayCache {
 	return &dayCache{cur: make(map[daily.Key]cachedDay), size: size}
 }
 
-// get returns the cached day of k.
+// get returns the cached day of k, or false.
 func (c *dayCache) get(k daily.Key) (cachedDay, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.getLocked(k)
 }
 
-// getAll returns the cached day of each of keys, the zero cachedDay (no
-// batch) for a day it does not hold.
-func (c *dayCache) getAll(keys []daily.Key) []cachedDay {
-	out := make([]cachedDay, len(keys))
+// each calls f with the cached day of each of keys (ok false for a day it
+// does not hold), holding the cache's lock: f must not call the cache.
+func (c *dayCache) each(keys []daily.Key, f func(i int, d cachedDay, ok bool) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, k := range keys {
-		out[i], _ = c.getLocked(k)
+		d, ok := c.getLocked(k)
+		if err := f(i, d, ok); err != nil {
+			return err
+		}
 	}
-	return out
+	return nil
 }
 
 func (c *dayCache) getLocked(k daily.Key) (cachedDay, bool) {

@@ -17,14 +17,13 @@ var (
 )
 
 // encodeEvents checks the events of b and returns them as rows in
-// eventColumns order, ordered by id. A value that cannot be stored
-// faithfully is a permanent error naming the event.
-func encodeEvents(b *sink.Batch) (rows, error) {
+// eventColumns order, in the order order gives (sink.OrderEvents). A value
+// that cannot be stored faithfully is a permanent error naming the event.
+func encodeEvents(b *sink.Batch, order []int) (rows, error) {
 	type checked struct {
 		sink.EventValues
 		workDate time.Time
 	}
-	order := sink.OrderEvents(b.Events)
 	cs := make([]checked, len(b.Events))
 	for i := range b.Events {
 		e := &b.Events[i]

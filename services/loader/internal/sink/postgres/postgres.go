@@ -208,7 +208,9 @@ type recordRows struct {
 // when its COPY collides with rows already present. path says which plan
 // decided.
 func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ sink.Result, path string, _ error) {
-	events, err := encodeEvents(b)
+	// The events in one order for the COPY and for planning their days.
+	order := sink.OrderEvents(b.Events)
+	events, err := encodeEvents(b, order)
 	if err != nil {
 		return sink.Result{}, "encode", err
 	}
@@ -230,7 +232,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	}
 	p := plan{}
 	for {
-		res, err := s.transact(ctx, b, events, records, p, started)
+		res, err := s.transact(ctx, b, order, events, records, p, started)
 		if err == nil {
 			return res, p.String(), nil
 		}
@@ -245,7 +247,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 }
 
 // transact runs one attempt of the batch's transaction under plan p.
-func (s *Sink) transact(ctx context.Context, b *sink.Batch, events rows, records []recordRows, p plan, started time.Time) (sink.Result, error) {
+func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events rows, records []recordRows, p plan, started time.Time) (sink.Result, error) {
 	var (
 		res  sink.Result
 		days []daily.State // the daily_attendance rows written
@@ -284,7 +286,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, events rows, records
 				planned := make(chan error, 1)
 				go func() {
 					var err error
-					dp, err = s.planFresh(b)
+					dp, err = s.planFresh(b, order)
 					planned <- err
 				}()
 				n, err = copyRows(ctx, tx, copyEventsSQL, eventsTable, events)
