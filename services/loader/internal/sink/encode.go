@@ -93,26 +93,14 @@ func CheckRecord(r *Record) (RecordValues, error) {
 	return RecordValues{Fields: fields, RawSeq: rawSeq, CleanSeq: cleanSeq}, nil
 }
 
-// OrderByID returns the positions 0 to n-1 ordered by id(i), and by
-// position among equal ids, so that the first occurrence of an id comes
-// first. Sinks write rows in this order: sorted rows take row locks in the
-// same order in every transaction, so concurrent writers of overlapping
-// batches wait instead of deadlocking.
-func OrderByID(n int, id func(int) string) []int {
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Or(strings.Compare(id(a), id(b)), cmp.Compare(a, b)) })
-	return order
-}
-
 // OrderEvents returns the positions of events ordered by day (work date,
 // site, user id, as daily_attendance's key and attendance_events' day
-// index), then by id, then by position. The order is a function of the id
-// (an id names one event, so one day), so it orders the rows of every
-// transaction alike, as OrderByID does; and rows of a day next to each
-// other make the index entries a batch adds land on neighbouring pages.
+// index), then by id, then by position, so that the first occurrence of an
+// id comes first. Sinks write rows in this order. It is a function of the
+// id (an id names one event, so one day): every transaction takes its rows
+// in the same order, so concurrent writers of overlapping batches wait
+// instead of deadlocking; and the index entries a batch adds for a day land
+// next to each other.
 func OrderEvents(events []Event) []int {
 	order := make([]int, len(events))
 	for i := range order {

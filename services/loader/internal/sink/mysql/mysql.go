@@ -270,13 +270,13 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 		if records[i], err = encodeRecords(b, g); err != nil {
 			return sink.Result{}, err
 		}
-		records[i] = inOrder(records[i])
+		records[i] = permute(records[i], sink.OrderRecords(len(g.Records), func(n int) *sink.Record { return &b.Records[g.Records[n]] }))
 	}
 	first, last, err := sink.BatchSeqs(b)
 	if err != nil {
 		return sink.Result{}, err
 	}
-	events = inOrder(events)
+	events = permute(events, sink.OrderEvents(b.Events))
 
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: s.isolation})
 	if err != nil {
@@ -328,11 +328,12 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	return res, nil
 }
 
-// inOrder returns rows ordered as sink.OrderByID orders them; each row's
-// first value is its id.
-func inOrder(rows [][]any) [][]any {
+// permute returns rows in the order of order (sink.OrderEvents or
+// sink.OrderRecords: one order for every transaction, so that concurrent
+// writers of the same rows wait instead of deadlocking).
+func permute(rows [][]any, order []int) [][]any {
 	out := make([][]any, len(rows))
-	for i, j := range sink.OrderByID(len(rows), func(i int) string { return rows[i][0].(string) }) {
+	for i, j := range order {
 		out[i] = rows[j]
 	}
 	return out
