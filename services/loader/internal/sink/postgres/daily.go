@@ -201,8 +201,9 @@ func (s *Sink) planFresh(b *sink.Batch, order []int) (*dayPlan, error) {
 
 	stage := newCopyData(len(p.keys) * 256)
 	p.staged, p.stagedAt = make([]daily.State, 0, len(p.keys)), make([]int, 0, len(p.keys))
-	// The days are planned under the cache's lock.
-	err := s.cache.each(p.keys, func(at int, c cachedDay, cached bool) error {
+	// The days are planned under the cache's lock, on top of what batches
+	// still being written planned for them.
+	err := s.cache.plan(b.ID, p.keys, func(at int, c cachedDay, cached bool) (daily.State, bool, error) {
 		k := p.keys[at]
 		var (
 			st  daily.State
@@ -218,13 +219,13 @@ func (s *Sink) planFresh(b *sink.Batch, order []int) (*dayPlan, error) {
 		}
 		switch {
 		case err != nil:
-			return fault.NewPermanent(proto.ReasonRejectedBySink, err)
+			return st, false, fault.NewPermanent(proto.ReasonRejectedBySink, err)
 		case !ok:
 			p.slow = append(p.slow, at)
-			return nil
+			return st, false, nil
 		}
 		if err := stageDay(stage, len(p.staged), expected, &st); err != nil {
-			return err
+			return st, false, err
 		}
 		p.staged, p.stagedAt = append(p.staged, st), append(p.stagedAt, at)
 		if cached {
@@ -232,9 +233,10 @@ func (s *Sink) planFresh(b *sink.Batch, order []int) (*dayPlan, error) {
 		} else {
 			p.inserts++
 		}
-		return nil
+		return st, true, nil
 	})
 	if err != nil {
+		s.cache.abandon(b.ID, p.keys)
 		return nil, err
 	}
 	p.stage = stage.end()
