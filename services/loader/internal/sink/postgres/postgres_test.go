@@ -783,3 +783,29 @@ func TestDailyTwoReplicas(t *testing.T) {
 		t.Errorf("%d days, want 8", n)
 	}
 }
+
+// TestRecordsCommitWithTheirCopy writes a batch of records, which commits
+// with its COPY in one round trip (the status row written out as SQL
+// text), with a batch id and a sink name that need quoting, then the same
+// records again, which merge: both status rows are right.
+func TestRecordsCommitWithTheirCopy(t *testing.T) {
+	d := setup(t)
+	g := synth.New(synth.Config{})
+	recs := sinktest.Records(g, "orders", 0, 20)
+	first := sinktest.NewBatch(`it's "1"`, nil, recs)
+	first.Sink = `pg-'test\`
+	if res := d.write(t, first); res != (sink.Result{Inserted: 20}) {
+		t.Errorf("first write: %+v", res)
+	}
+	again := sinktest.NewBatch("again", nil, recs)
+	again.Sink = first.Sink
+	again.Started = first.Started.Add(time.Second)
+	if res := d.write(t, again); res != (sink.Result{Duplicates: 20}) {
+		t.Errorf("second write: %+v", res)
+	}
+	want := []batchRow{committed(first, 20, 0), committed(again, 0, 20)}
+	want[0].RowCount, want[1].RowCount = 20, 20 // committed counts events
+	if diff := cmp.Diff(want, d.batches(t)); diff != "" {
+		t.Errorf("load_batches (-want +got):\n%s", diff)
+	}
+}

@@ -22,8 +22,9 @@ import (
 // begun yet (a statement other than a COPY comes first) send BEGIN on
 // their own.
 type txn struct {
-	conn  *pgx.Conn
-	begun bool
+	conn      *pgx.Conn
+	begun     bool
+	committed bool // by copyRowsAndCommit
 }
 
 // inTx runs body in a transaction on a connection of pool and commits it
@@ -41,6 +42,9 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, body func(*txn) error, finish
 	if err := body(t); err != nil {
 		t.rollback(ctx)
 		return err
+	}
+	if t.committed {
+		return nil
 	}
 	if err := t.commit(ctx, finish, args()...); err != nil {
 		t.rollback(ctx)
@@ -86,6 +90,18 @@ func (t *txn) copyRows(ctx context.Context, statement string, rows rows) (int64,
 		return 0, werr
 	}
 	return n, err
+}
+
+// copyRowsAndCommit is copyRows followed, in the same simple query, by
+// finish (which must take no parameters) and COMMIT: a batch whose last
+// statement is a COPY takes one round trip. The server skips what follows a
+// COPY that fails, and the transaction is rolled back as usual.
+func (t *txn) copyRowsAndCommit(ctx context.Context, statement string, rows rows, finish string) (int64, error) {
+	if _, err := t.copyRows(ctx, statement+"; "+finish+"; commit", rows); err != nil {
+		return 0, err
+	}
+	t.begun, t.committed = false, true
+	return int64(rows.Len()), nil
 }
 
 func (t *txn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
