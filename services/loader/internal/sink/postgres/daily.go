@@ -201,9 +201,8 @@ func (s *Sink) planFresh(b *sink.Batch, order []int) (*dayPlan, error) {
 
 	stage := newCopyData(len(p.keys) * 256)
 	p.staged, p.stagedAt = make([]daily.State, 0, len(p.keys)), make([]int, 0, len(p.keys))
-	// The days are planned under the cache's lock, on top of what batches
-	// still being written planned for them.
-	err := s.cache.plan(b.ID, p.keys, func(at int, c cachedDay, cached bool) (daily.State, bool, error) {
+	// The days are planned under the cache's lock.
+	err := s.cache.each(p.keys, func(at int, c cachedDay, cached bool) error {
 		k := p.keys[at]
 		var (
 			st  daily.State
@@ -219,13 +218,13 @@ func (s *Sink) planFresh(b *sink.Batch, order []int) (*dayPlan, error) {
 		}
 		switch {
 		case err != nil:
-			return st, false, fault.NewPermanent(proto.ReasonRejectedBySink, err)
+			return fault.NewPermanent(proto.ReasonRejectedBySink, err)
 		case !ok:
 			p.slow = append(p.slow, at)
-			return st, false, nil
+			return nil
 		}
 		if err := stageDay(stage, len(p.staged), expected, &st); err != nil {
-			return st, false, err
+			return err
 		}
 		p.staged, p.stagedAt = append(p.staged, st), append(p.stagedAt, at)
 		if cached {
@@ -233,10 +232,9 @@ func (s *Sink) planFresh(b *sink.Batch, order []int) (*dayPlan, error) {
 		} else {
 			p.inserts++
 		}
-		return st, true, nil
+		return nil
 	})
 	if err != nil {
-		s.cache.abandon(b.ID, p.keys)
 		return nil, err
 	}
 	p.stage = stage.end()

@@ -22,19 +22,10 @@ const dayCacheGeneration = 1 << 14
 // It holds two generations: lookups look in both and move a day found in
 // the older one to the current one; when the current one is full it
 // becomes the older one and the days nobody asked for since are dropped.
-//
-// It also holds the days that batches still being written planned
-// (pending): the next batch plans on top of them, expecting the row to
-// carry the pending batch's id. Its UPDATE waits for that batch's locks,
-// so it rewrites the row once that batch committed; if that batch failed,
-// the row carries another id and the day goes the slow way. So two
-// writers can work on the same days at once (consecutive batches of a
-// backlog often do) without planning from a state already outdated.
 type dayCache struct {
 	mu       sync.Mutex
 	cur, old map[daily.Key]cachedDay
 	size     int // days per generation
-	pending  map[daily.Key]cachedDay
 }
 
 // cachedDay is a day as a committed transaction left it.
@@ -44,42 +35,28 @@ type cachedDay struct {
 }
 
 func newDayCache(size int) *dayCache {
-	return &dayCache{cur: make(map[daily.Key]cachedDay), size: size, pending: make(map[daily.Key]cachedDay)}
+	return &dayCache{cur: make(map[daily.Key]cachedDay), size: size}
 }
 
-// plan calls f with the day of each of keys to plan batch from: the one a
-// batch still being written planned, else the committed one (ok false for
-// a day it holds neither of). f returns the state batch will write, and
-// whether it writes it without a read; those days become pending until
-// commit or abandon. It holds the cache's lock: f must not call the cache.
-func (c *dayCache) plan(batch string, keys []daily.Key, f func(i int, d cachedDay, ok bool) (daily.State, bool, error)) error {
+// get returns the cached day of k, or false.
+func (c *dayCache) get(k daily.Key) (cachedDay, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.getLocked(k)
+}
+
+// each calls f with the cached day of each of keys (ok false for a day it
+// does not hold), holding the cache's lock: f must not call the cache.
+func (c *dayCache) each(keys []daily.Key, f func(i int, d cachedDay, ok bool) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, k := range keys {
-		d, ok := c.pending[k]
-		if !ok {
-			d, ok = c.getLocked(k)
-		}
-		st, staged, err := f(i, d, ok)
-		if err != nil {
+		d, ok := c.getLocked(k)
+		if err := f(i, d, ok); err != nil {
 			return err
-		}
-		if staged {
-			c.pending[k] = cachedDay{state: st, batch: batch}
 		}
 	}
 	return nil
-}
-
-// abandon forgets the pending days of batch, which will not commit.
-func (c *dayCache) abandon(batch string, keys []daily.Key) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, k := range keys {
-		if d, ok := c.pending[k]; ok && d.batch == batch {
-			delete(c.pending, k)
-		}
-	}
 }
 
 func (c *dayCache) getLocked(k daily.Key) (cachedDay, bool) {
@@ -94,19 +71,13 @@ func (c *dayCache) getLocked(k daily.Key) (cachedDay, bool) {
 	return d, ok
 }
 
-// put records days as written by the committed batch, and forgets the
-// batch's pending days (keys: every day it planned).
-func (c *dayCache) put(batch string, days []daily.State, keys []daily.Key) {
+// put records days as written by the committed batch.
+func (c *dayCache) put(batch string, days []daily.State) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, d := range days {
 		delete(c.old, d.Key)
 		c.putLocked(d.Key, cachedDay{state: d, batch: batch})
-	}
-	for _, k := range keys {
-		if d, ok := c.pending[k]; ok && d.batch == batch {
-			delete(c.pending, k)
-		}
 	}
 }
 

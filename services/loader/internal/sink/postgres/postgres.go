@@ -338,12 +338,10 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events 
 		return []any{b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
 			started, time.Since(started).Milliseconds(), sink.OutcomeCommitted}
 	})
-	if err != nil {
-		s.cache.abandon(b.ID, sink.EventKeys(b))
-		return res, err
+	if err == nil {
+		s.cache.put(b.ID, days)
 	}
-	s.cache.put(b.ID, days, sink.EventKeys(b))
-	return res, nil
+	return res, err
 }
 
 // copyRows is the fast path: COPY every row into table. It fails, with a
