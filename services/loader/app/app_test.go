@@ -149,9 +149,12 @@ func (s stream) consumer(t *testing.T, durable string) *jetstream.ConsumerInfo {
 	return info
 }
 
-// idle waits until every durable has acknowledged everything.
+// idle waits until every durable has acknowledged everything. Right after
+// a publish the server may not have counted the new messages as pending
+// yet, so the durables must look idle on two looks at least 100 ms apart.
 func (s stream) idle(t *testing.T, timeout time.Duration, durables ...string) {
 	t.Helper()
+	var since time.Time // when they were first seen idle
 	servicetest.WaitFor(t, "consumers idle", timeout, func() (bool, string) {
 		var state []string
 		idle := true
@@ -160,7 +163,13 @@ func (s stream) idle(t *testing.T, timeout time.Duration, durables ...string) {
 			idle = idle && ci.NumPending == 0 && ci.NumAckPending == 0
 			state = append(state, fmt.Sprintf("%s pending=%d ack_pending=%d", d, ci.NumPending, ci.NumAckPending))
 		}
-		return idle, strings.Join(state, "; ")
+		switch {
+		case !idle:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		}
+		return idle && time.Since(since) >= 100*time.Millisecond, strings.Join(state, "; ")
 	})
 }
 

@@ -438,7 +438,9 @@ var mergeEventsSQL = `INSERT INTO ` + eventsTable + ` (` + eventColumnList + `)
 // parameters): every row inserted; the duration measured by the server,
 // from started to the insert.
 func committedRowSQL(b *sink.Batch, started time.Time, inserted int, first, last int64) string {
-	at := quoteLiteral(started.UTC().Format(time.RFC3339Nano)) + "::timestamptz"
+	// Microseconds, truncated as pgx sends an instant (the server would
+	// round nanoseconds).
+	at := quoteLiteral(started.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)) + "::timestamptz"
 	return fmt.Sprintf(`INSERT INTO load_batches
 	(batch_id, sink, row_count, inserted, duplicates, first_seq, last_seq,
 	 started_at, duration_ms, outcome)
