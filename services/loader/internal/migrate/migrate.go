@@ -18,12 +18,14 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 )
 
@@ -65,6 +67,9 @@ func Up(ctx context.Context, db *sql.DB, dialect Dialect, log *slog.Logger) erro
 		return err
 	}
 	start := time.Now()
+	if err := versionTable(ctx, db, dialect); err != nil {
+		return fmt.Errorf("migrate %s: %w", dialect, err)
+	}
 	results, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", dialect, err)
@@ -102,28 +107,81 @@ func Version(ctx context.Context, db *sql.DB, dialect Dialect) (current, latest 
 	return current, latest, nil
 }
 
-func provider(db *sql.DB, dialect Dialect) (*goose.Provider, error) {
-	var (
-		gd   goose.Dialect
-		opts = []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	)
+// versionTable creates goose's version table with its zero row, under the
+// migration lock, when the table is missing or empty. goose's Up creates it
+// too, but before it takes the lock (while it checks for pending
+// migrations), and on MySQL the CREATE TABLE commits on its own: a replica
+// starting at the same moment could see the table without its zero row,
+// take the lock first and fail with "missing zero version migration".
+// SQLite has one loader a database file and needs none of this.
+func versionTable(ctx context.Context, db *sql.DB, dialect Dialect) (err error) {
+	locker, gd, err := lockerOf(dialect)
+	if err != nil || locker == nil {
+		return err
+	}
+	store, err := database.NewStore(gd, goose.DefaultTablename)
+	if err != nil {
+		return err
+	}
+	ext, ok := store.(database.StoreExtender)
+	if !ok {
+		return fmt.Errorf("goose's %s store cannot tell whether a table exists", gd)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := locker.SessionLock(ctx, conn); err != nil {
+		return err
+	}
+	defer func() {
+		err = errors.Join(err, locker.SessionUnlock(context.WithoutCancel(ctx), conn))
+	}()
+	exists, err := ext.TableExists(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if err := store.CreateVersionTable(ctx, conn); err != nil {
+			return fmt.Errorf("create the version table: %w", err)
+		}
+	}
+	rows, err := store.ListMigrations(ctx, conn)
+	if err != nil || len(rows) > 0 {
+		return err
+	}
+	if err := store.Insert(ctx, conn, database.InsertRequest{Version: 0}); err != nil {
+		return fmt.Errorf("record version 0: %w", err)
+	}
+	return nil
+}
+
+// lockerOf returns the session lock that serialises migrations of dialect
+// (nil for SQLite) and goose's name for the dialect.
+func lockerOf(dialect Dialect) (lock.SessionLocker, goose.Dialect, error) {
 	switch dialect {
 	case Postgres:
-		gd = goose.DialectPostgres
 		l, err := lock.NewPostgresSessionLocker(
 			lock.WithLockTimeout(uint64(lockPoll/time.Second), uint64(lockWait/lockPoll)),
 		)
-		if err != nil {
-			return nil, fmt.Errorf("migrate %s: %w", dialect, err)
-		}
-		opts = append(opts, goose.WithSessionLocker(l))
+		return l, goose.DialectPostgres, err
 	case MySQL:
-		gd = goose.DialectMySQL
-		opts = append(opts, goose.WithSessionLocker(mysqlLocker{wait: lockWait}))
+		return mysqlLocker{wait: lockWait}, goose.DialectMySQL, nil
 	case SQLite:
-		gd = goose.DialectSQLite3
-	default:
-		return nil, fmt.Errorf("migrate: unknown dialect %q (want %s, %s or %s)", dialect, Postgres, SQLite, MySQL)
+		return nil, goose.DialectSQLite3, nil
+	}
+	return nil, "", fmt.Errorf("unknown dialect %q (want %s, %s or %s)", dialect, Postgres, SQLite, MySQL)
+}
+
+func provider(db *sql.DB, dialect Dialect) (*goose.Provider, error) {
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	locker, gd, err := lockerOf(dialect)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if locker != nil {
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	fsys, err := fs.Sub(migrations, "sql/"+string(dialect))
 	if err != nil {
