@@ -3,6 +3,7 @@ package sink
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -160,4 +161,46 @@ func EventKeys(b *Batch) []daily.Key {
 		keys[i] = daily.Key{Site: e.Site, UserID: e.UserID, WorkDate: e.WorkDate}
 	}
 	return keys
+}
+
+// Querier is the part of a database/sql transaction a lookup needs.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// OtherVersionDays returns the days of the other versions (same raw id,
+// another id) of the events of b marked reprocessed (see Reprocessed), for
+// the sinks on database/sql: a replay may have moved a punch away from
+// them. query(n) is the dialect's SELECT DISTINCT of site, user_id and
+// work_date (as YYYY-MM-DD) for n raw ids and then n ids as arguments;
+// chunk bounds n.
+func OtherVersionDays(ctx context.Context, q Querier, b *Batch, chunk int, query func(n int) string) ([]daily.Key, error) {
+	rawIDs, ids := Reprocessed(b)
+	var keys []daily.Key
+	for start := 0; start < len(rawIDs); start += chunk {
+		end := min(start+chunk, len(rawIDs))
+		args := make([]any, 0, 2*(end-start))
+		for _, r := range rawIDs[start:end] {
+			args = append(args, r)
+		}
+		for _, id := range ids[start:end] {
+			args = append(args, id)
+		}
+		rs, err := q.QueryContext(ctx, query(end-start), args...)
+		if err != nil {
+			return nil, fmt.Errorf("find other versions of %d reprocessed punches: %w", end-start, err)
+		}
+		for rs.Next() {
+			var k daily.Key
+			if err := rs.Scan(&k.Site, &k.UserID, &k.WorkDate); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("find other versions: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return nil, fmt.Errorf("find other versions: %w", err)
+		}
+	}
+	return keys, nil
 }

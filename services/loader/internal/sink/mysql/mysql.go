@@ -379,39 +379,13 @@ func insertedKeys(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, 
 	return keys, nil
 }
 
-// otherVersions returns the days of the other versions (same raw id,
-// another id) of the events of b marked reprocessed: a replay may have
-// moved a punch away from them.
+// otherVersions returns the days of the other versions of the
+// reprocessed events of b (sink.OtherVersionDays).
 func otherVersions(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, error) {
-	rawIDs, ids := sink.Reprocessed(b)
-	var keys []daily.Key
-	for start := 0; start < len(rawIDs); start += keyChunk {
-		end := min(start+keyChunk, len(rawIDs))
-		args := make([]any, 0, 2*(end-start))
-		for _, r := range rawIDs[start:end] {
-			args = append(args, r)
-		}
-		for _, id := range ids[start:end] {
-			args = append(args, id)
-		}
-		rs, err := tx.QueryContext(ctx, `SELECT DISTINCT site, user_id, DATE_FORMAT(work_date, '%Y-%m-%d')
-			FROM attendance_events WHERE raw_id IN (`+placeholders(end-start)+`) AND id NOT IN (`+placeholders(end-start)+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("find other versions of %d reprocessed punches: %w", end-start, err)
-		}
-		for rs.Next() {
-			var k daily.Key
-			if err := rs.Scan(&k.Site, &k.UserID, &k.WorkDate); err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("find other versions: %w", err)
-			}
-			keys = append(keys, k)
-		}
-		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
-			return nil, fmt.Errorf("find other versions: %w", err)
-		}
-	}
-	return keys, nil
+	return sink.OtherVersionDays(ctx, tx, b, keyChunk, func(n int) string {
+		return `SELECT DISTINCT site, user_id, DATE_FORMAT(work_date, '%Y-%m-%d')
+			FROM attendance_events WHERE raw_id IN (` + placeholders(n) + `) AND id NOT IN (` + placeholders(n) + `)`
+	})
 }
 
 // keyChunk bounds the ids or days one statement names.

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -111,40 +110,14 @@ const readPunchesSQL = `SELECT raw_id, clean_sequence, coalesce(person_id, ''), 
 
 const deleteDaySQL = `DELETE FROM daily_attendance WHERE work_date = ? AND site = ? AND user_id = ?`
 
-// otherVersions returns the days of the other versions (same raw id,
-// another id) of the events of b marked reprocessed: a replay may have
-// moved a punch away from them.
+// otherVersions returns the days of the other versions of the
+// reprocessed events of b (sink.OtherVersionDays).
 func otherVersions(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, error) {
-	rawIDs, ids := sink.Reprocessed(b)
-	var keys []daily.Key
-	for start := 0; start < len(rawIDs); start += chunkRows {
-		end := min(start+chunkRows, len(rawIDs))
-		args := make([]any, 0, 2*(end-start))
-		for _, r := range rawIDs[start:end] {
-			args = append(args, r)
-		}
-		for _, id := range ids[start:end] {
-			args = append(args, id)
-		}
-		marks := strings.TrimSuffix(strings.Repeat("?, ", end-start), ", ")
-		rs, err := tx.QueryContext(ctx, `SELECT DISTINCT site, user_id, work_date FROM attendance_events
-			WHERE raw_id IN (`+marks+`) AND id NOT IN (`+marks+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("find other versions of %d reprocessed punches: %w", end-start, err)
-		}
-		for rs.Next() {
-			var k daily.Key
-			if err := rs.Scan(&k.Site, &k.UserID, &k.WorkDate); err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("find other versions: %w", err)
-			}
-			keys = append(keys, k)
-		}
-		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
-			return nil, fmt.Errorf("find other versions: %w", err)
-		}
-	}
-	return keys, nil
+	return sink.OtherVersionDays(ctx, tx, b, chunkRows, func(n int) string {
+		marks := strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+		return `SELECT DISTINCT site, user_id, work_date FROM attendance_events
+			WHERE raw_id IN (` + marks + `) AND id NOT IN (` + marks + `)`
+	})
 }
 
 // upsertDaysSQL returns an upsert of n days.
