@@ -195,11 +195,26 @@ func Tail(s string, n int) string {
 // and cond's last description of the state when timeout passes.
 func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
+	WaitSteady(t, what, timeout, 0, cond)
+}
+
+// WaitSteady is WaitFor for a condition that must hold on every look for
+// at least steady: JetStream counts a message just published as pending a
+// moment later, so a consumer can look idle before its work arrives.
+func WaitSteady(t testing.TB, what string, timeout, steady time.Duration, cond func() (bool, string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	last := ""
+	var last string
+	var since time.Time // the first look of the current run of looks that held
 	for time.Now().Before(deadline) {
 		ok, state := cond()
-		if ok {
+		switch {
+		case !ok:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		}
+		if ok && time.Since(since) >= steady {
 			return
 		}
 		last = state

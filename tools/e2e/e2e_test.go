@@ -163,7 +163,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Quiescence: every file moved aside, every consumer fully acknowledged.
-	servicetest.WaitFor(t, "the pipeline to go idle", 60*time.Second, func() (bool, string) {
+	servicetest.WaitSteady(t, "the pipeline to go idle", 60*time.Second, 200*time.Millisecond, func() (bool, string) {
 		left, _ := filepath.Glob(filepath.Join(inbox, "*.csv"))
 		var state []string
 		idle := len(left) == 0

@@ -149,13 +149,11 @@ func (s stream) consumer(t *testing.T, durable string) *jetstream.ConsumerInfo {
 	return info
 }
 
-// idle waits until every durable has acknowledged everything. Right after
-// a publish the server may not have counted the new messages as pending
-// yet, so the durables must look idle on two looks at least 100 ms apart.
+// idle waits until every durable has acknowledged everything, on every look
+// for 100 ms (servicetest.WaitSteady).
 func (s stream) idle(t *testing.T, timeout time.Duration, durables ...string) {
 	t.Helper()
-	var since time.Time // when they were first seen idle
-	servicetest.WaitFor(t, "consumers idle", timeout, func() (bool, string) {
+	servicetest.WaitSteady(t, "consumers idle", timeout, 100*time.Millisecond, func() (bool, string) {
 		var state []string
 		idle := true
 		for _, d := range durables {
@@ -163,13 +161,7 @@ func (s stream) idle(t *testing.T, timeout time.Duration, durables ...string) {
 			idle = idle && ci.NumPending == 0 && ci.NumAckPending == 0
 			state = append(state, fmt.Sprintf("%s pending=%d ack_pending=%d", d, ci.NumPending, ci.NumAckPending))
 		}
-		switch {
-		case !idle:
-			since = time.Time{}
-		case since.IsZero():
-			since = time.Now()
-		}
-		return idle && time.Since(since) >= 100*time.Millisecond, strings.Join(state, "; ")
+		return idle, strings.Join(state, "; ")
 	})
 }
 

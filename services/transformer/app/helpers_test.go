@@ -213,10 +213,10 @@ func readStream(t testing.TB, js jetstream.JetStream, stream, filter string, wan
 }
 
 // waitIdle waits until a RAW consumer has nothing pending and nothing
-// awaiting acknowledgement.
+// awaiting acknowledgement, on every look for 100 ms.
 func waitIdle(t testing.TB, js jetstream.JetStream, durable string) {
 	t.Helper()
-	servicetest.WaitFor(t, "consumer "+durable+" to settle everything", 60*time.Second, func() (bool, string) {
+	servicetest.WaitSteady(t, "consumer "+durable+" to settle everything", 60*time.Second, 100*time.Millisecond, func() (bool, string) {
 		c, err := js.Consumer(context.Background(), "RAW", durable)
 		if err != nil {
 			return false, err.Error()
