@@ -3,9 +3,11 @@
 // (sql/postgres, sql/sqlite, sql/mysql). Every dialect holds the same logical
 // schema: attendance_events (the punch table: one row per clean event id,
 // with lineage), daily_attendance (one row per site, user and work date),
-// business_records (one row per clean record id, typed columns plus the
-// fields and the raw payload as JSON, with lineage) and load_batches (one row
-// per batch attempt, for operators); see package sink for what each holds.
+// business_records (one row per clean record id: source, natural key and
+// time as columns, the fields and the raw payload as JSON, with lineage) and
+// load_batches (one row per batch attempt, for operators); see package sink
+// for what each holds. RecordTables adds the typed tables of business
+// records, records_<source>, which the rules file defines.
 //
 // Up is safe to call from several replicas at once on PostgreSQL (a
 // session-level advisory lock held for the whole run) and MySQL/MariaDB (a

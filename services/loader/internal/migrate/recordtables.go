@@ -35,8 +35,12 @@ func RecordTables(ctx context.Context, db *sql.DB, dialect Dialect, set recordta
 	}
 	defer conn.Close()
 	if d.lock != "" {
-		if _, err := conn.ExecContext(ctx, d.lock); err != nil {
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, d.lock).Scan(&got); err != nil {
 			return fmt.Errorf("record tables: take the lock: %w", err)
+		}
+		if got.Int64 != 1 {
+			return fmt.Errorf("record tables: take the lock: another loader held it for %s", lockWait)
 		}
 		defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), d.unlock) }()
 	}
@@ -51,6 +55,8 @@ func RecordTables(ctx context.Context, db *sql.DB, dialect Dialect, set recordta
 
 // recordDialect is how one dialect creates and reads record tables.
 type recordDialect struct {
+	// quote quotes a column name (a field's, which may be a reserved word).
+	quote string
 	// types maps a field type to the column type as created and as the
 	// catalog reports it (columns query).
 	types map[recordtable.Type]string
@@ -63,10 +69,12 @@ type recordDialect struct {
 	// table); no rows means no table.
 	columns string
 	// addColumn adds column %[2]s of type %[3]s to table %[1]s.
-	addColumn  string
-	lock       string
-	unlock     string
-	normalType func(string) string // the catalog's type as types spells it
+	addColumn string
+	// lock takes the session lock serialising record table changes and
+	// returns 1 once it holds it (0 or NULL when it gave up); unlock
+	// releases it.
+	lock, unlock string
+	normalType   func(string) string // the catalog's type as types spells it
 }
 
 func (d recordDialect) ensure(ctx context.Context, conn *sql.Conn, t *recordtable.Table, log *slog.Logger) error {
@@ -77,7 +85,7 @@ func (d recordDialect) ensure(ctx context.Context, conn *sql.Conn, t *recordtabl
 	if len(have) == 0 {
 		defs := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
-			defs[i] = c.Name + " " + d.types[c.Type] + " NULL,"
+			defs[i] = d.quote + c.Name + d.quote + " " + d.types[c.Type] + " NULL,"
 		}
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf(d.create, t.Name, strings.Join(defs, "\n    "))); err != nil {
 			return fmt.Errorf("create: %w", err)
@@ -95,7 +103,7 @@ func (d recordDialect) ensure(ctx context.Context, conn *sql.Conn, t *recordtabl
 		got, ok := have[c.Name]
 		switch {
 		case !ok:
-			if _, err := conn.ExecContext(ctx, fmt.Sprintf(d.addColumn, t.Name, c.Name, want)); err != nil {
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf(d.addColumn, t.Name, d.quote+c.Name+d.quote, want)); err != nil {
 				errs = append(errs, fmt.Errorf("add column %s: %w", c.Name, err))
 				continue
 			}
@@ -137,6 +145,7 @@ const recordTablesLock = `1885732866`
 
 var recordDialects = map[Dialect]recordDialect{
 	Postgres: {
+		quote: `"`,
 		types: map[recordtable.Type]string{
 			recordtable.String: "text", recordtable.Int: "bigint", recordtable.Number: "double precision",
 			recordtable.Bool: "boolean", recordtable.Time: "timestamp with time zone", recordtable.Date: "date",
@@ -166,11 +175,12 @@ var recordDialects = map[Dialect]recordDialect{
 			WHERE c.relname = $1 AND c.relkind = 'r' AND c.relnamespace = to_regnamespace(current_schema())
 			  AND a.attnum > 0 AND NOT a.attisdropped`,
 		addColumn:  `ALTER TABLE %[1]s ADD COLUMN IF NOT EXISTS %[2]s %[3]s NULL`,
-		lock:       `SELECT pg_advisory_lock(` + recordTablesLock + `)`,
+		lock:       `SELECT 1 FROM pg_advisory_lock(` + recordTablesLock + `)`,
 		unlock:     `SELECT pg_advisory_unlock(` + recordTablesLock + `)`,
 		normalType: func(s string) string { return s },
 	},
 	MySQL: {
+		quote: "`",
 		types: map[recordtable.Type]string{
 			recordtable.String: "longtext", recordtable.Int: "bigint", recordtable.Number: "double",
 			recordtable.Bool: "tinyint(1)", recordtable.Time: "datetime(6)", recordtable.Date: "date",
@@ -212,6 +222,7 @@ var recordDialects = map[Dialect]recordDialect{
 		},
 	},
 	SQLite: {
+		quote: `"`,
 		types: map[recordtable.Type]string{
 			recordtable.String: "TEXT", recordtable.Int: "INTEGER", recordtable.Number: "REAL",
 			recordtable.Bool: "INTEGER", recordtable.Time: "TEXT", recordtable.Date: "TEXT",

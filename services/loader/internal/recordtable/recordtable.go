@@ -86,7 +86,9 @@ var FixedColumns = []string{
 	"run_id", "correlation_id", "batch_id", "loaded_at",
 }
 
-// identifier is a name every dialect takes unquoted and keeps as it is.
+// identifier is a name every dialect keeps as it is, quoted or not (the
+// sinks quote column names, so a reserved word such as order is a name
+// like any other).
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // maxName is the longest identifier PostgreSQL keeps (MySQL keeps 64);

@@ -181,6 +181,21 @@ func GroupRecords(b *Batch, set recordtable.Set) []RecordGroup {
 	return out
 }
 
+// ColumnList joins columns for a statement, each quoted with quote (a
+// double quote, or MySQL's backquote): a typed column takes its field's
+// name, which may be a reserved word (order, key, user). Column names are
+// identifiers without quotes (recordtable), so there is nothing to escape.
+func ColumnList(columns []string, quote string) string {
+	var b strings.Builder
+	for i, c := range columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote + c + quote)
+	}
+	return b.String()
+}
+
 // Columns are the columns a batch writes to the group's table, in the
 // order of the rows its encoders make: RecordColumns for business_records;
 // for a typed table the same without source, with the typed columns after

@@ -9,13 +9,19 @@
 //     with its lineage (raw id, rules version, stream sequences, batch id).
 //   - daily_attendance holds one row per (site, user_id, work_date): first
 //     in, last out, worked and late minutes, punch count and double punches,
-//     as computed by package daily. A batch recomputes, inside its own
-//     transaction, exactly the days that the rows it newly inserted belong
-//     to, from all the punches of those days in attendance_events; rows a
-//     replay finds already present change nothing.
-//   - business_records holds one row per clean record id: source, natural
-//     key and occurrence time as columns, the mapped fields as JSON (values
-//     keep their JSON types) and the raw payload unchanged, with lineage.
+//     as computed by package daily. A batch brings up to date, inside its
+//     own transaction, exactly the days that the rows it newly inserted
+//     belong to, and the days of the other versions of the punches the
+//     transformer marked reprocessed (Reprocessed), from the punches of
+//     those days in attendance_events that count (daily.Counted: a punch's
+//     latest version only); rows a replay finds already present change
+//     nothing.
+//   - business_records holds one row per clean record id of a source
+//     without a typed table: source, natural key and occurrence time as
+//     columns, the mapped fields as JSON (values keep their JSON types) and
+//     the raw payload unchanged, with lineage. records_<source> holds the
+//     records of a source the transformer's rules type (package
+//     recordtable): the same, with a column per typed field.
 //   - load_batches holds one row per batch attempt, for operators.
 package sink
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/punchflow/punchflow/platform/fault"
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
 // loadData streams rows to table with LOAD DATA LOCAL INFILE ... IGNORE and
@@ -49,7 +50,7 @@ func (s *Sink) loadData(ctx context.Context, tx *sql.Tx, table string, columns [
 	res, err := tx.ExecContext(ctx, `LOAD DATA LOCAL INFILE 'Reader::`+name+`' IGNORE INTO TABLE `+table+`
 		CHARACTER SET utf8mb4
 		FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'
-		(`+strings.Join(columns, ", ")+`)`)
+		(`+sink.ColumnList(columns, "`")+`)`)
 	if err != nil {
 		return 0, fmt.Errorf("load data into %s: %w", table, err)
 	}
@@ -206,7 +207,7 @@ func escapeTSV(buf *bytes.Buffer, s string) {
 // and returns how many it inserted.
 func insertRows(ctx context.Context, tx *sql.Tx, table string, columns []string, rows [][]any) (int, error) {
 	row := "(?" + strings.Repeat(", ?", len(columns)-1) + ")"
-	prefix := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
+	prefix := "INSERT INTO " + table + " (" + sink.ColumnList(columns, "`") + ") VALUES "
 	const suffix = " ON DUPLICATE KEY UPDATE id = id"
 	inserted := 0
 	for start := 0; start < len(rows); {

@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -289,6 +290,9 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	}()
 	var res sink.Result
 	if len(events) > 0 {
+		if err := lockPunches(ctx, tx, b); err != nil {
+			return sink.Result{}, err
+		}
 		n, err := s.load(ctx, tx, eventsTable, eventColumns, events)
 		if err != nil {
 			return sink.Result{}, err
@@ -377,6 +381,36 @@ func insertedKeys(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, 
 		}
 	}
 	return keys, nil
+}
+
+// lockPunches locks the loaded versions of the punches of b marked
+// reprocessed, and the index gaps where their new versions go, until the
+// transaction ends; it is the transaction's first read. A concurrent batch
+// holding another version of one of them therefore commits before this
+// one reads anything, and this one's reads see that version, or it waits
+// for this one. (Two batches that both bring a punch's first loaded
+// versions may deadlock on the gap instead; the loser is retried.)
+func lockPunches(ctx context.Context, tx *sql.Tx, b *sink.Batch) error {
+	rawIDs, _ := sink.Reprocessed(b)
+	slices.Sort(rawIDs)
+	rawIDs = slices.Compact(rawIDs)
+	for start := 0; start < len(rawIDs); start += keyChunk {
+		chunk := rawIDs[start:min(start+keyChunk, len(rawIDs))]
+		args := make([]any, len(chunk))
+		for i, r := range chunk {
+			args[i] = r
+		}
+		rs, err := tx.QueryContext(ctx, `SELECT id FROM attendance_events WHERE raw_id IN (`+placeholders(len(chunk))+`) ORDER BY raw_id FOR UPDATE`, args...)
+		if err != nil {
+			return fmt.Errorf("lock %d reprocessed punches: %w", len(chunk), err)
+		}
+		for rs.Next() {
+		}
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return fmt.Errorf("lock %d reprocessed punches: %w", len(chunk), err)
+		}
+	}
+	return nil
 }
 
 // otherVersions returns the days of the other versions of the

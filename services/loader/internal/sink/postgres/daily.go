@@ -533,14 +533,29 @@ const deleteDaysSQL = `DELETE FROM daily_attendance t
 const otherVersionsSQL = `SELECT DISTINCT site, user_id, to_char(work_date, 'YYYY-MM-DD') FROM attendance_events
 	WHERE raw_id = ANY($1::text[]) AND id <> ALL($2::text[])`
 
-// otherVersions returns the days of the other versions (same raw id,
-// another id) of the events of b marked reprocessed: a replay may have
-// moved a punch away from them, or loaded an older version after a newer
-// one.
-func otherVersions(ctx context.Context, tx *txn, b *sink.Batch) ([]daily.Key, error) {
-	rawIDs, ids := sink.Reprocessed(b)
+// lockPunchesSQL takes a transaction lock per raw id of $1, in one order
+// for every transaction. The two-key form keeps these locks apart from the
+// one-key locks of the migrations.
+const lockPunchesSQL = `SELECT pg_advisory_xact_lock(` + punchLockClass + `, h)
+	FROM (SELECT DISTINCT hashtext(r) AS h FROM unnest($1::text[]) AS r ORDER BY h) AS k`
+
+// punchLockClass is the first key of the punch locks ("pf" in ASCII).
+const punchLockClass = "28774"
+
+// otherVersions returns the days of the loaded versions other than ids of
+// the punches rawIDs (those of the events of a batch marked reprocessed,
+// sink.Reprocessed): a replay may have moved a punch away from them, or
+// loaded an older version after a newer one. It first locks the punches
+// until the transaction ends: a concurrent batch holding another version
+// of one of them commits before the lookup, which then sees it (each
+// statement reads what is committed when it starts), or waits for this
+// one and sees this batch's version.
+func otherVersions(ctx context.Context, tx *txn, rawIDs, ids []string) ([]daily.Key, error) {
 	if len(rawIDs) == 0 {
 		return nil, nil
+	}
+	if _, err := tx.Exec(ctx, lockPunchesSQL, rawIDs); err != nil {
+		return nil, fmt.Errorf("lock %d reprocessed punches: %w", len(rawIDs), err)
 	}
 	rs, err := tx.Query(ctx, otherVersionsSQL, rawIDs, ids)
 	if err != nil {

@@ -13,15 +13,19 @@
 //
 // The days to bring up to date are those of the events the transaction
 // newly inserted: all of the batch's events on the fast path, the rows
-// returned by INSERT ... RETURNING on the merge path. The writers of a
+// returned by INSERT ... RETURNING on the merge path; and, for the events
+// the transformer marked reprocessed, the days of the punches' other
+// versions (a replay may move a punch to another day; a day counts only a
+// punch's latest version). The writers of a
 // (site, work date) are serialized by a transaction-level advisory lock
 // (taken in one global order, so writers never deadlock). On the fast path
 // a day is extended from the state the sink committed last (kept in memory
 // and checked against the row's batch_id, or else read from the row) when
 // the new punches come after all of its punches, and summarized from the new
 // punches alone when it has no row yet; any other day (a late punch, a
-// replay under new rules, the merge path) is recomputed from every punch of
-// the day in attendance_events. See summarize in daily.go.
+// replay under new rules, the merge path, a batch with reprocessed punches)
+// is recomputed from every punch of the day in attendance_events. See
+// summarize in daily.go.
 package postgres
 
 import (
@@ -263,10 +267,11 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events 
 				dp *dayPlan
 				n  int
 			)
-			// A reprocessed punch may have versions loaded on other days:
-			// then every day of the batch and of those versions is
-			// recomputed from the punches that count.
-			versions, err := otherVersions(ctx, tx, b)
+			// A reprocessed punch may have other versions, loaded on other
+			// days or in this very batch: then every day of the batch and
+			// of those versions is recomputed from the punches that count.
+			rawIDs, ids := sink.Reprocessed(b)
+			versions, err := otherVersions(ctx, tx, rawIDs, ids)
 			if err != nil {
 				return err
 			}
@@ -276,7 +281,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events 
 				if n, keys, err = mergeEvents(ctx, tx, events); err == nil {
 					dp = planRecompute(append(keys, versions...))
 				}
-			case len(versions) > 0:
+			case len(rawIDs) > 0:
 				if n, err = copyRows(ctx, tx, copyEventsSQL, eventsTable, events); err == nil {
 					dp = planRecompute(append(sink.EventKeys(b), versions...))
 				}
@@ -382,11 +387,13 @@ func mergeRecords(ctx context.Context, tx *txn, r recordRows) (int, error) {
 	if err := stage(ctx, tx, table, stageTable, copyStatement(stageTable, r.Columns()), r.rows); err != nil {
 		return 0, err
 	}
-	columns := strings.Join(r.Columns(), ", ")
+	columns := sink.ColumnList(r.Columns(), `"`)
+	// Each id once, and in the order of the COPY path (sink.OrderRecords),
+	// so that a merge and a COPY of the same ids wait for each other
+	// rather than deadlock.
 	tag, err := tx.Exec(ctx, `INSERT INTO `+table+` (`+columns+`)
-	SELECT DISTINCT ON (id) `+columns+`
-	FROM `+stageTable+`
-	ORDER BY id, clean_sequence
+	SELECT `+columns+` FROM (SELECT DISTINCT ON (id) * FROM `+stageTable+` ORDER BY id, clean_sequence) AS s
+	ORDER BY natural_key, id
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("merge into %s: %w", table, err)
@@ -424,12 +431,13 @@ var (
 )
 
 // mergeEventsSQL keeps the first delivery (lowest CLEAN sequence) of an id
-// that appears twice in the batch, inserts in id order (see the note on
-// sorting in write), and returns the day of every row it inserted.
+// that appears twice in the batch, inserts in the order of the COPY path
+// (sink.OrderEvents: a merge and a COPY of the same ids wait for each
+// other rather than deadlock), and returns the day of every row it
+// inserted.
 var mergeEventsSQL = `INSERT INTO ` + eventsTable + ` (` + eventColumnList + `)
-	SELECT DISTINCT ON (id) ` + eventColumnList + `
-	FROM ` + eventsStage + `
-	ORDER BY id, clean_sequence
+	SELECT ` + eventColumnList + ` FROM (SELECT DISTINCT ON (id) * FROM ` + eventsStage + ` ORDER BY id, clean_sequence) AS s
+	ORDER BY work_date, site, user_id, id
 	ON CONFLICT (id) DO NOTHING
 	RETURNING site, user_id, to_char(work_date, 'YYYY-MM-DD')`
 
@@ -448,9 +456,11 @@ func committedRowSQL(b *sink.Batch, started time.Time, inserted int, first, last
 		quoteLiteral(b.ID), quoteLiteral(b.Sink), b.Len(), inserted, first, last, at, at, quoteLiteral(sink.OutcomeCommitted))
 }
 
-// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings
-// on, as pgx requires).
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// quoteLiteral quotes s as an SQL escape string literal (E'...'), which
+// reads the same whatever standard_conforming_strings says.
+func quoteLiteral(s string) string {
+	return "E'" + strings.NewReplacer(`\`, `\\`, "'", "''").Replace(s) + "'"
+}
 
 const insertCommitted = `INSERT INTO load_batches
 	(batch_id, sink, row_count, inserted, duplicates, first_seq, last_seq,

@@ -14,9 +14,10 @@ import (
 // txn is a batch's transaction on one connection of the pool. It does what
 // pgx.BeginFunc does with two round trips fewer: BEGIN travels with the
 // transaction's first COPY (one simple query, "BEGIN; COPY ..."), and
-// COMMIT with its last statement (one batch). A batch of records thus
-// takes two round trips, and on a loaded machine each one costs a tenth of
-// a millisecond or more.
+// COMMIT with its last statement (one batch), or with its last COPY when
+// nothing is left to decide after it (copyRowsAndCommit: a batch of
+// records then takes one round trip a table). On a loaded machine each
+// round trip costs a tenth of a millisecond or more.
 //
 // A txn is used by one goroutine. Methods that find the transaction not
 // begun yet (a statement other than a COPY comes first) send BEGIN on
@@ -29,7 +30,8 @@ type txn struct {
 
 // inTx runs body in a transaction on a connection of pool and commits it
 // together with the statement finish (the batch's status row) and the
-// arguments args returns once body has run; on any error it rolls back. A
+// arguments args returns once body has run, unless body committed already
+// (copyRowsAndCommit); on any error it rolls back. A
 // connection whose rollback failed, or that was left in a transaction, is
 // closed by the pool on release, never reused.
 func inTx(ctx context.Context, pool *pgxpool.Pool, body func(*txn) error, finish string, args func() []any) error {

@@ -34,13 +34,15 @@ type Dialect struct {
 	Name string
 	// Date renders a date column as YYYY-MM-DD text.
 	Date func(column string) string
+	// Quote quotes a column name.
+	Quote string
 }
 
 // The dialects of the three sinks.
 var (
-	Postgres = Dialect{Name: "postgres", Date: func(c string) string { return "to_char(" + c + ", 'YYYY-MM-DD')" }}
-	MySQL    = Dialect{Name: "mysql", Date: func(c string) string { return "DATE_FORMAT(" + c + ", '%Y-%m-%d')" }}
-	SQLite   = Dialect{Name: "sqlite", Date: func(c string) string { return c }}
+	Postgres = Dialect{Name: "postgres", Quote: `"`, Date: func(c string) string { return "to_char(" + c + ", 'YYYY-MM-DD')" }}
+	MySQL    = Dialect{Name: "mysql", Quote: "`", Date: func(c string) string { return "DATE_FORMAT(" + c + ", '%Y-%m-%d')" }}
+	SQLite   = Dialect{Name: "sqlite", Quote: `"`, Date: func(c string) string { return c }}
 )
 
 // Harness opens a sink on a fresh database.
@@ -76,6 +78,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("refused event", func(t *testing.T) { testRefusedEvent(t, h) })
 	t.Run("schema 1.1 fields", func(t *testing.T) { testSchema11(t, h) })
 	t.Run("replay moves punches to other days", func(t *testing.T) { testReplayMoves(t, h) })
+	t.Run("concurrent replays of the same punches", func(t *testing.T) { testConcurrentReplays(t, h) })
 	t.Run("typed record tables", func(t *testing.T) { testTypedRecords(t, h) })
 	t.Run("typed record refused", func(t *testing.T) { testTypedRefused(t, h) })
 	t.Run("typed record tables gain columns", func(t *testing.T) { testTypedEvolution(t, h) })
@@ -877,7 +880,107 @@ func testReplayMoves(t *testing.T, h Harness) {
 	}
 	write(t, s, NewBatch("v3", again, nil))
 	CheckDaily(t, db, h.Dialect, rules)
-	if diff := DiffDays(expectedDays(t, rules, append(all, again...)), days(ReadDays(t, db, h.Dialect))); diff != "" {
+	all = append(all, again...)
+	if diff := DiffDays(expectedDays(t, rules, all), days(ReadDays(t, db, h.Dialect))); diff != "" {
 		t.Errorf("after the old rules replayed last (-expected +table):\n%s", diff)
+	}
+	// Both versions of new punches in one batch (a redelivery after a
+	// rules reload, while a backlog drains), half of them moved to the
+	// next day, the rest on the same day: each punch counts once.
+	fresh := Events(g, 48, 24)
+	both := slices.Clone(fresh)
+	for i, e := range fresh {
+		date := e.WorkDate
+		if i%2 == 0 {
+			date = nextDay(date)
+		}
+		both = append(both, version(e, "rules-v4", 3000+i, date))
+	}
+	write(t, s, NewBatch("v4", both, nil))
+	CheckDaily(t, db, h.Dialect, rules)
+	all = append(all, both...)
+	if diff := DiffDays(expectedDays(t, rules, all), days(ReadDays(t, db, h.Dialect))); diff != "" {
+		t.Errorf("after a batch holding two versions of each punch (-expected +table):\n%s", diff)
+	}
+	counted = 0
+	for _, d := range ReadDays(t, db, h.Dialect) {
+		counted += d.PunchCount + d.DoublePunches
+	}
+	if want := len(evs) + len(fresh); counted != want {
+		t.Errorf("the days count %d punches, want each of the %d once", counted, want)
+	}
+}
+
+// testConcurrentReplays writes two new versions of the same punches at once,
+// on two writers in small batches (two replays under different rules, or a
+// replay and a redelivery): the one with the higher CLEAN sequence wins, on
+// whatever day its rules give the punch, and each punch counts once. A sink
+// that looks up the other versions of a punch before a concurrent batch
+// holding one commits would leave that version counted.
+func testConcurrentReplays(t *testing.T, h Harness) {
+	rules := daily.Rules{Debounce: time.Minute, ShiftStart: daily.Clock{Hour: 8}}
+	s, db := h.open(t, rules)
+	g := synth.New(synth.Config{Users: 4})
+	evs := Events(g, 0, 32) // 2 days of 4 users, 4 punches each
+	write(t, s, NewBatch("v1", evs, nil))
+	all := slices.Clone(evs)
+	shift := func(date string, days int) string {
+		d, err := time.Parse(time.DateOnly, date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.AddDate(0, 0, days).Format(time.DateOnly)
+	}
+	seq := 1000
+	for round := range 6 {
+		// Writer 0 moves every punch a day on, writer 1 two days on; the
+		// sequences interleave, so either may hold the latest version.
+		versions := make([][]sink.Event, 2)
+		for i, e := range evs {
+			for w := range versions {
+				v := e
+				v.RulesVersion = fmt.Sprintf("rules-r%d-w%d", round, w)
+				v.ID = proto.AttendanceID(v.Lineage.RawID, v.RulesVersion, v.RosterVersion)
+				v.Seq, v.WorkDate, v.Reprocessed = uint64(seq+2*i+(w+i+round)%2), shift(e.WorkDate, w+1), true
+				versions[w] = append(versions[w], v)
+			}
+		}
+		seq += 2 * len(evs)
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			errs []error
+		)
+		for w, mine := range versions {
+			wg.Go(func() {
+				for i := 0; i < len(mine); i += 4 {
+					// A deadlock is transient: the loader writes the
+					// batch again (under a new batch id), and so does
+					// this writer.
+					for attempt := 0; ; attempt++ {
+						b := NewBatch(fmt.Sprintf("r%d-w%d-%d-a%d", round, w, i, attempt), mine[i:min(i+4, len(mine))], nil)
+						_, err := s.Write(t.Context(), b)
+						if class, _ := fault.Classify(err); err == nil || class != fault.Transient || attempt == 10 {
+							if err != nil {
+								mu.Lock()
+								errs = append(errs, err)
+								mu.Unlock()
+							}
+							break
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: Write: %v", round, err)
+		}
+		all = append(all, versions[0]...)
+		all = append(all, versions[1]...)
+		CheckDaily(t, db, h.Dialect, rules)
+		if diff := DiffDays(expectedDays(t, rules, all), days(ReadDays(t, db, h.Dialect))); diff != "" {
+			t.Fatalf("round %d (-expected +table):\n%s", round, diff)
+		}
 	}
 }

@@ -21,11 +21,11 @@ import (
 )
 
 // typedRules types two sources: the orders synth makes, and payments with
-// a field of every type. Records of any other source go to
-// business_records.
+// a field of every type, one named with a reserved word. Records of any
+// other source go to business_records.
 const typedRules = synth.RecordTypes + `  payments:
     fields:
-      payer:     {path: p, type: string}
+      order:     {path: p, type: string}
       cents:     {path: c, type: int}
       rate:      {path: r, type: number}
       refunded:  {path: x, type: bool}
@@ -46,11 +46,11 @@ func typedTables(t testing.TB, rules string) recordtable.Set {
 // absent or null.
 func payment(k int) sink.Record {
 	at := time.Date(2024, 3, 25, 8, 0, 0, 0, time.UTC).Add(time.Duration(k) * time.Minute)
-	fields := fmt.Sprintf(`{"payer":"payer \"%d\" ✓","cents":%d,"rate":%g,"refunded":%t,"paid_at":%q,"value_day":%q,"unmapped":{"a":[1,2]}}`,
+	fields := fmt.Sprintf(`{"order":"order \"%d\" ✓","cents":%d,"rate":%g,"refunded":%t,"paid_at":%q,"value_day":%q,"unmapped":{"a":[1,2]}}`,
 		k, 9007199254740993+int64(k), 0.25+float64(k), k%2 == 0, at.Add(123456789*time.Nanosecond).Format(time.RFC3339Nano), at.Format(time.DateOnly))
 	switch k % 5 {
 	case 3:
-		fields = `{"payer":null}` // every column NULL
+		fields = `{"order":null}` // every column NULL
 	case 4:
 		fields = ""
 	}
@@ -73,10 +73,11 @@ func ReadTyped(t testing.TB, db *sql.DB, d Dialect, table *recordtable.Table) []
 	t.Helper()
 	cols := []string{"id", "batch_id"}
 	for _, c := range table.Columns {
+		name := d.Quote + c.Name + d.Quote
 		if c.Type == recordtable.Date {
-			cols = append(cols, d.Date(c.Name))
+			cols = append(cols, d.Date(name))
 		} else {
-			cols = append(cols, c.Name)
+			cols = append(cols, name)
 		}
 	}
 	rs, err := db.QueryContext(t.Context(), `SELECT `+strings.Join(cols, ", ")+` FROM `+table.Name+` ORDER BY id`)

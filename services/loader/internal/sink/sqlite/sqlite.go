@@ -370,7 +370,7 @@ func insertEventsSQL(n int) string {
 // insertRecordsSQL returns an INSERT of n records of group g.
 func insertRecordsSQL(g sink.RecordGroup, n int) string {
 	columns := g.Columns()
-	return values(`INSERT INTO `+g.Name()+` (`+strings.Join(columns, ", ")+`, loaded_at)
+	return values(`INSERT INTO `+g.Name()+` (`+sink.ColumnList(columns, `"`)+`, loaded_at)
 	VALUES `, len(columns)+1, n) + " ON CONFLICT (id) DO NOTHING"
 }
 
