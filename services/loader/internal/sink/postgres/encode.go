@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
@@ -55,14 +56,7 @@ func encodeEvents(b *sink.Batch, order []int) (rows, error) {
 		d.int4(int32(e.VerifyMode))
 		d.date(c.workDate)
 		d.text(c.Flags)
-		d.text(e.Lineage.RawID)
-		d.text(e.Lineage.RawSubject)
-		d.text(e.Lineage.RawStream)
-		d.int8(c.RawSeq)
-		d.int8(c.CleanSeq)
-		d.text(e.Lineage.RunID)
-		d.text(e.Lineage.CorrelationID)
-		d.text(b.ID)
+		d.lineage(&e.Lineage, c.RawSeq, c.CleanSeq, b.ID)
 		d.text(e.Department)
 		d.text(e.RosterVersion)
 		d.text(e.Shift)
@@ -117,14 +111,21 @@ func encodeRecords(b *sink.Batch, g sink.RecordGroup) (rows, error) {
 		}
 		d.jsonb(c.Fields)
 		d.bytes(r.Payload)
-		d.text(r.Lineage.RawID)
-		d.text(r.Lineage.RawSubject)
-		d.text(r.Lineage.RawStream)
-		d.int8(c.RawSeq)
-		d.int8(c.CleanSeq)
-		d.text(r.Lineage.RunID)
-		d.text(r.Lineage.CorrelationID)
-		d.text(b.ID)
+		d.lineage(&r.Lineage, c.RawSeq, c.CleanSeq, b.ID)
 		return nil
 	}}, nil
+}
+
+// lineage appends the lineage columns every row ends with or carries
+// (raw_id to batch_id, as sink.EventColumns and sink.RecordColumns order
+// them).
+func (d *copyData) lineage(l *proto.Lineage, rawSeq, cleanSeq int64, batchID string) {
+	d.text(l.RawID)
+	d.text(l.RawSubject)
+	d.text(l.RawStream)
+	d.int8(rawSeq)
+	d.int8(cleanSeq)
+	d.text(l.RunID)
+	d.text(l.CorrelationID)
+	d.text(batchID)
 }
