@@ -291,7 +291,9 @@ func (w *worker) write(ctx context.Context, items []item) {
 		w.settle(items[0].msg, perm)
 	default:
 		w.rt.Metrics.BatchRows.Observe(float64(len(items)))
-		w.ackAll(items)
+		for _, it := range items {
+			w.settle(it.msg, nil)
+		}
 	}
 }
 
@@ -329,28 +331,18 @@ func (w *worker) batchOf(items []item) sink.Batch {
 }
 
 // settle acknowledges m (err nil) or dead-letters it, and stops holding it.
+// Only a dead letter's publish takes a context (an ack does not wait), so
+// only it gets a deadline.
 func (w *worker) settle(m jetstream.Msg, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-	defer cancel()
-	w.settleIn(ctx, m, err)
-}
-
-// settleTimeout bounds publishing a dead letter while settling.
-const settleTimeout = 10 * time.Second
-
-func (w *worker) settleIn(ctx context.Context, m jetstream.Msg, err error) {
 	defer w.held.remove(m)
+	ctx := context.Background()
+	if err != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
 	if serr := w.dispose.Settle(ctx, m, err); serr != nil {
 		w.log.Warn("settle", "subject", m.Subject(), "err", serr)
-	}
-}
-
-// ackAll acknowledges the messages of a committed batch.
-func (w *worker) ackAll(items []item) {
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-	defer cancel()
-	for _, it := range items {
-		w.settleIn(ctx, it.msg, nil)
 	}
 }
 
