@@ -15,7 +15,7 @@ import (
 // has none yet and adds the columns a table lacks (a field the rules file
 // maps since), after Up. A column whose type is not the one its field
 // declares is an error saying what to change: the loader never converts or
-// drops data. Like Up it holds a database lock on PostgreSQL and MySQL, so
+// drops data. It holds the lock Up takes on PostgreSQL and MySQL, so
 // replicas may call it at the same time. Columns are never dropped: a field
 // no longer mapped keeps its column, NULL from then on.
 func RecordTables(ctx context.Context, db *sql.DB, dialect Dialect, set recordtable.Set, log *slog.Logger) error {
@@ -34,15 +34,15 @@ func RecordTables(ctx context.Context, db *sql.DB, dialect Dialect, set recordta
 		return fmt.Errorf("record tables: %w", err)
 	}
 	defer conn.Close()
-	if d.lock != "" {
-		var got sql.NullInt64
-		if err := conn.QueryRowContext(ctx, d.lock).Scan(&got); err != nil {
-			return fmt.Errorf("record tables: take the lock: %w", err)
+	locker, _, err := lockerOf(dialect)
+	if err != nil {
+		return fmt.Errorf("record tables: %w", err)
+	}
+	if locker != nil {
+		if err := locker.SessionLock(ctx, conn); err != nil {
+			return fmt.Errorf("record tables: %w", err)
 		}
-		if got.Int64 != 1 {
-			return fmt.Errorf("record tables: take the lock: another loader held it for %s", lockWait)
-		}
-		defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), d.unlock) }()
+		defer func() { _ = locker.SessionUnlock(context.WithoutCancel(ctx), conn) }()
 	}
 	var errs []error
 	for _, t := range set.Sorted() {
@@ -69,12 +69,8 @@ type recordDialect struct {
 	// table); no rows means no table.
 	columns string
 	// addColumn adds column %[2]s of type %[3]s to table %[1]s.
-	addColumn string
-	// lock takes the session lock serialising record table changes and
-	// returns 1 once it holds it (0 or NULL when it gave up); unlock
-	// releases it.
-	lock, unlock string
-	normalType   func(string) string // the catalog's type as types spells it
+	addColumn  string
+	normalType func(string) string // the catalog's type as types spells it
 }
 
 func (d recordDialect) ensure(ctx context.Context, conn *sql.Conn, t *recordtable.Table, log *slog.Logger) error {
@@ -139,10 +135,6 @@ func (d recordDialect) existing(ctx context.Context, conn *sql.Conn, table strin
 	return out, nil
 }
 
-// recordTablesLock is the PostgreSQL advisory lock of RecordTables ("pf"
-// and 2, apart from the day locks' class "pf" 1).
-const recordTablesLock = `1885732866`
-
 var recordDialects = map[Dialect]recordDialect{
 	Postgres: {
 		quote: `"`,
@@ -175,8 +167,6 @@ var recordDialects = map[Dialect]recordDialect{
 			WHERE c.relname = $1 AND c.relkind = 'r' AND c.relnamespace = to_regnamespace(current_schema())
 			  AND a.attnum > 0 AND NOT a.attisdropped`,
 		addColumn:  `ALTER TABLE %[1]s ADD COLUMN IF NOT EXISTS %[2]s %[3]s NULL`,
-		lock:       `SELECT 1 FROM pg_advisory_lock(` + recordTablesLock + `)`,
-		unlock:     `SELECT pg_advisory_unlock(` + recordTablesLock + `)`,
 		normalType: func(s string) string { return s },
 	},
 	MySQL: {
@@ -211,8 +201,6 @@ var recordDialects = map[Dialect]recordDialect{
 		columns: `SELECT column_name, column_type FROM information_schema.columns
 			WHERE table_schema = DATABASE() AND table_name = ?`,
 		addColumn: `ALTER TABLE %[1]s ADD COLUMN %[2]s %[3]s NULL`,
-		lock:      `SELECT GET_LOCK(CONCAT('punchflow_record_tables_', SHA1(DATABASE())), 300)`,
-		unlock:    `SELECT RELEASE_LOCK(CONCAT('punchflow_record_tables_', SHA1(DATABASE())))`,
 		// MariaDB and MySQL before 8.0.19 spell integer display widths.
 		normalType: func(s string) string {
 			if s == "bigint(20)" {
