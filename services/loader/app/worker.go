@@ -221,7 +221,7 @@ func (w *worker) decode(m jetstream.Msg) item {
 			return it
 		}
 		it.rec = &sink.Record{CleanRecord: rec.CleanRecord, RawFields: rec.Fields, Seq: it.seq}
-		if t := w.tables.Lookup(rec.Source); t != nil {
+		if t := w.tables[rec.Source]; t != nil {
 			// Typed here, as the message arrives: a record whose fields
 			// do not fit its table goes to the dead-letter stream at once,
 			// without failing a batch.

@@ -106,8 +106,8 @@ func (d recordDialect) ensure(ctx context.Context, conn *sql.Conn, t *recordtabl
 			log.InfoContext(ctx, "record table column added", slog.String("table", t.Name), slog.String("column", c.Name),
 				slog.String("type", want))
 		case d.normalType(got) != want:
-			errs = append(errs, fmt.Errorf("column %s is %s but field %s is declared %s (%s): change the field's type back, or migrate the column yourself (ALTER TABLE %s ...)",
-				c.Name, got, c.Field, c.Type, want, t.Name))
+			errs = append(errs, fmt.Errorf("column %s is %s but its field is declared %s (%s): change the field's type back, or migrate the column yourself (ALTER TABLE %s ...)",
+				c.Name, got, c.Type, want, t.Name))
 		}
 	}
 	return errors.Join(errs...)

@@ -46,11 +46,11 @@ const (
 	Date   Type = "date"
 )
 
-// Column is one typed column.
+// Column is one typed column: the field of the record's fields object
+// named Name, in a column of that name.
 type Column struct {
-	Field string // the key in the record's fields
-	Name  string // the column's name
-	Type  Type
+	Name string
+	Type Type
 }
 
 // Table is the typed table of one source.
@@ -62,9 +62,6 @@ type Table struct {
 
 // Set is the typed tables by source. The zero value (nil) has none.
 type Set map[string]*Table
-
-// Lookup returns the table of source, or nil.
-func (s Set) Lookup(source string) *Table { return s[source] }
 
 // Sorted returns the tables sorted by name.
 func (s Set) Sorted() []*Table {
@@ -157,7 +154,7 @@ func Parse(data []byte) (Set, error) {
 				errs = append(errs, fmt.Errorf("%s: %s is a column every record table has already: rename the field", at, field))
 				continue
 			}
-			t.Columns = append(t.Columns, Column{Field: field, Name: field, Type: typ})
+			t.Columns = append(t.Columns, Column{Name: field, Type: typ})
 		}
 		slices.SortFunc(t.Columns, func(a, b Column) int { return strings.Compare(a.Name, b.Name) })
 		set[source] = t
@@ -225,14 +222,14 @@ func (t *Table) Values(dst []Value, fields []byte) ([]Value, error) {
 			}
 			c := t.Columns[col]
 			if tok.Delim != 0 {
-				return dst[:start], fmt.Errorf("field %s: an %s is not a %s (column %s.%s)", c.Field, nested(tok.Delim), c.Type, t.Name, c.Name)
+				return dst[:start], fmt.Errorf("field %s: an %s is not a %s (column %s.%s)", c.Name, nested(tok.Delim), c.Type, t.Name, c.Name)
 			}
 			if tok.Value.Null() {
 				continue
 			}
 			v, err := convert(c.Type, json.RawMessage(tok.Value))
 			if err != nil {
-				return dst[:start], fmt.Errorf("field %s: %w (column %s.%s is %s)", c.Field, err, t.Name, c.Name, c.Type)
+				return dst[:start], fmt.Errorf("field %s: %w (column %s.%s is %s)", c.Name, err, t.Name, c.Name, c.Type)
 			}
 			dst[start+col] = v
 		}
@@ -253,7 +250,7 @@ func (t *Table) column(key []byte) int {
 	}
 	name := key[1 : len(key)-1]
 	for i := range t.Columns {
-		if t.Columns[i].Field == string(name) {
+		if t.Columns[i].Name == string(name) {
 			return i
 		}
 	}

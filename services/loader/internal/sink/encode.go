@@ -159,7 +159,7 @@ func GroupRecords(b *Batch, set recordtable.Set) []RecordGroup {
 		typed   = map[string]*RecordGroup{}
 	)
 	for i := range b.Records {
-		t := set.Lookup(b.Records[i].Source)
+		t := set[b.Records[i].Source]
 		if t == nil {
 			generic.Records = append(generic.Records, i)
 			continue

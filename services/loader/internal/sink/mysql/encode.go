@@ -113,7 +113,7 @@ func encodeRecords(b *sink.Batch, g sink.RecordGroup) ([][]any, error) {
 			case recordtable.Time:
 				at := tv.T.UTC()
 				if at.Before(minTime) || at.After(maxTime) {
-					return nil, sink.Refused("record", r.ID, "field %s: %s is outside years 1000 to 9999", c.Field, tv.T)
+					return nil, sink.Refused("record", r.ID, "field %s: %s is outside years 1000 to 9999", c.Name, tv.T)
 				}
 				row = append(row, at)
 			case recordtable.Date:

@@ -107,7 +107,7 @@ func encodeRecords(b *sink.Batch, g sink.RecordGroup, loadedAt time.Time) ([][]a
 				row = append(row, bit)
 			case recordtable.Time:
 				if y := tv.T.UTC().Year(); y < 1 || y > 9999 {
-					return nil, sink.Refused("record", r.ID, "field %s: %s is outside years 1 to 9999", c.Field, tv.T)
+					return nil, sink.Refused("record", r.ID, "field %s: %s is outside years 1 to 9999", c.Name, tv.T)
 				}
 				row = append(row, timestamp(tv.T))
 			case recordtable.Date:
