@@ -2,10 +2,12 @@ package sink
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 )
@@ -251,4 +253,82 @@ func Reprocessed(b *Batch) (rawIDs, ids []string) {
 		}
 	}
 	return rawIDs, ids
+}
+
+// SQLArgs says how a database/sql sink passes the values RecordArgs cannot
+// pass as they are.
+type SQLArgs struct {
+	// Instant converts occurred_at or a time field, or says why the
+	// column cannot hold it (for example "is outside years 1 to 9999").
+	Instant func(time.Time) (any, error)
+	// JSON converts the fields object and the payload.
+	JSON func([]byte) any
+}
+
+// RecordArgs returns the records of group g of b as statement arguments
+// in the order of g.Columns(), followed by extra: the fields as the JSON
+// object they travelled as (or {}), the payload byte for byte, a typed
+// table's columns converted to their types (strings, whole numbers,
+// doubles, booleans, instants and dates as YYYY-MM-DD), NULL where a field
+// is absent. A value the database cannot hold refuses the batch with a
+// permanent error naming the record.
+func RecordArgs(b *Batch, g RecordGroup, conv SQLArgs, extra ...any) ([][]any, error) {
+	rows := make([][]any, len(g.Records))
+	width := len(g.Columns()) + len(extra)
+	var typed []recordtable.Value
+	for n, i := range g.Records {
+		r := &b.Records[i]
+		var occurred any
+		if r.OccurredAt != nil {
+			var err error
+			if occurred, err = conv.Instant(*r.OccurredAt); err != nil {
+				return nil, Refused("record", r.ID, "occurred_at %s %v", r.OccurredAt, err)
+			}
+		}
+		v, typed, err := g.Check(r, typed[:0])
+		if err != nil {
+			return nil, err
+		}
+		row := make([]any, 0, width)
+		row = append(row, r.ID, r.RulesVersion)
+		if g.Table == nil {
+			row = append(row, r.Source)
+		}
+		row = append(row, r.NaturalKey, occurred)
+		for k, tv := range typed {
+			arg, err := typedArg(g.Table.Columns[k].Type, tv, conv)
+			if err != nil {
+				return nil, Refused("record", r.ID, "field %s: %s %v", g.Table.Columns[k].Name, tv.T, err)
+			}
+			row = append(row, arg)
+		}
+		row = append(row, conv.JSON(v.Fields), conv.JSON(r.Payload),
+			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
+			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID)
+		rows[n] = append(row, extra...)
+	}
+	return rows, nil
+}
+
+// typedArg is the argument of typed value v of a column of type t; only an
+// instant can fail.
+func typedArg(t recordtable.Type, v recordtable.Value, conv SQLArgs) (any, error) {
+	if v.Null {
+		return nil, nil
+	}
+	switch t {
+	case recordtable.String:
+		return v.S, nil
+	case recordtable.Int:
+		return v.I, nil
+	case recordtable.Number:
+		return v.F, nil
+	case recordtable.Bool:
+		return v.B, nil
+	case recordtable.Time:
+		return conv.Instant(v.T)
+	case recordtable.Date:
+		return v.T.Format(time.DateOnly), nil
+	}
+	return nil, fmt.Errorf("has unknown type %q", t)
 }

@@ -1,9 +1,9 @@
 package mysql
 
 import (
+	"errors"
 	"time"
 
-	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -64,65 +64,23 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 }
 
 // encodeRecords turns the records of group g of b into rows in the order
-// of g.Columns(). Fields go as the JSON object they travelled as (or {}),
-// the payload byte for byte; the json_valid CHECKs test both. A typed
-// table's columns take the record's fields converted to their types
-// (strings, whole numbers, doubles, booleans, instants as UTC DATETIME(6),
-// dates), NULL where a field is absent.
+// of g.Columns() (sink.RecordArgs), instants as UTC DATETIME(6). The
+// json_valid CHECKs test the fields and the payload.
 func encodeRecords(b *sink.Batch, g sink.RecordGroup) ([][]any, error) {
-	rows := make([][]any, len(g.Records))
-	var typed []recordtable.Value
-	for n, i := range g.Records {
-		r := &b.Records[i]
-		var occurred any
-		if r.OccurredAt != nil {
-			at := r.OccurredAt.UTC()
-			if at.Before(minTime) || at.After(maxTime) {
-				return nil, sink.Refused("record", r.ID, "occurred_at %s is outside years 1000 to 9999", r.OccurredAt)
-			}
-			occurred = at
-		}
-		var (
-			v   sink.RecordValues
-			err error
-		)
-		if v, typed, err = g.Check(r, typed[:0]); err != nil {
-			return nil, err
-		}
-		row := make([]any, 0, len(g.Columns()))
-		row = append(row, r.ID, r.RulesVersion)
-		if g.Table == nil {
-			row = append(row, r.Source)
-		}
-		row = append(row, r.NaturalKey, occurred)
-		for k, tv := range typed {
-			c := g.Table.Columns[k]
-			if tv.Null {
-				row = append(row, nil)
-				continue
-			}
-			switch c.Type {
-			case recordtable.String:
-				row = append(row, tv.S)
-			case recordtable.Int:
-				row = append(row, tv.I)
-			case recordtable.Number:
-				row = append(row, tv.F)
-			case recordtable.Bool:
-				row = append(row, tv.B)
-			case recordtable.Time:
-				at := tv.T.UTC()
-				if at.Before(minTime) || at.After(maxTime) {
-					return nil, sink.Refused("record", r.ID, "field %s: %s is outside years 1000 to 9999", c.Name, tv.T)
-				}
-				row = append(row, at)
-			case recordtable.Date:
-				row = append(row, tv.T.Format(time.DateOnly))
-			}
-		}
-		rows[n] = append(row, v.Fields, []byte(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
-			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID)
-	}
-	return rows, nil
+	return sink.RecordArgs(b, g, sqlArgs)
 }
+
+// sqlArgs passes instants as UTC times within DATETIME's years, and JSON
+// as bytes.
+var sqlArgs = sink.SQLArgs{
+	Instant: func(t time.Time) (any, error) {
+		at := t.UTC()
+		if at.Before(minTime) || at.After(maxTime) {
+			return nil, errOutsideDatetime
+		}
+		return at, nil
+	},
+	JSON: func(b []byte) any { return b },
+}
+
+var errOutsideDatetime = errors.New("is outside years 1000 to 9999")

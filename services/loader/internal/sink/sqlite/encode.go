@@ -1,9 +1,9 @@
 package sqlite
 
 import (
+	"errors"
 	"time"
 
-	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -54,69 +54,24 @@ func optionalTime(t *time.Time) any {
 }
 
 // encodeRecords turns the records of group g of b into INSERT arguments
-// in insertRecordsSQL order (g.Columns(), then loaded_at). Fields go as the
-// JSON object they travelled as (or {}), the payload byte for byte;
-// json_valid checks both. A typed table's columns take the record's fields
-// converted to their types: text for strings, instants (timeLayout) and
-// dates (YYYY-MM-DD), integers for whole numbers and booleans (0 or 1),
-// reals for numbers, NULL where a field is absent.
+// in insertRecordsSQL order (g.Columns(), then loaded_at; sink.RecordArgs):
+// text for the JSON, instants (timeLayout) and dates, integers for whole
+// numbers and booleans (the driver binds 0 or 1), reals for numbers.
+// json_valid checks the fields and the payload.
 func encodeRecords(b *sink.Batch, g sink.RecordGroup, loadedAt time.Time) ([][]any, error) {
-	loaded := timestamp(loadedAt)
-	rows := make([][]any, len(g.Records))
-	var typed []recordtable.Value
-	for n, i := range g.Records {
-		r := &b.Records[i]
-		var occurred any
-		if r.OccurredAt != nil {
-			if y := r.OccurredAt.UTC().Year(); y < 1 || y > 9999 {
-				return nil, sink.Refused("record", r.ID, "occurred_at %s is outside years 1 to 9999", r.OccurredAt)
-			}
-			occurred = timestamp(*r.OccurredAt)
-		}
-		var (
-			v   sink.RecordValues
-			err error
-		)
-		if v, typed, err = g.Check(r, typed[:0]); err != nil {
-			return nil, err
-		}
-		row := make([]any, 0, len(g.Columns())+1)
-		row = append(row, r.ID, r.RulesVersion)
-		if g.Table == nil {
-			row = append(row, r.Source)
-		}
-		row = append(row, r.NaturalKey, occurred)
-		for k, tv := range typed {
-			c := g.Table.Columns[k]
-			if tv.Null {
-				row = append(row, nil)
-				continue
-			}
-			switch c.Type {
-			case recordtable.String:
-				row = append(row, tv.S)
-			case recordtable.Int:
-				row = append(row, tv.I)
-			case recordtable.Number:
-				row = append(row, tv.F)
-			case recordtable.Bool:
-				var bit int64
-				if tv.B {
-					bit = 1
-				}
-				row = append(row, bit)
-			case recordtable.Time:
-				if y := tv.T.UTC().Year(); y < 1 || y > 9999 {
-					return nil, sink.Refused("record", r.ID, "field %s: %s is outside years 1 to 9999", c.Name, tv.T)
-				}
-				row = append(row, timestamp(tv.T))
-			case recordtable.Date:
-				row = append(row, tv.T.Format(time.DateOnly))
-			}
-		}
-		rows[n] = append(row, string(v.Fields), string(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
-			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID, loaded)
-	}
-	return rows, nil
+	return sink.RecordArgs(b, g, sqlArgs, timestamp(loadedAt))
 }
+
+// sqlArgs passes instants as timeLayout text within years 1 to 9999, and
+// JSON as text (a STRICT TEXT column refuses a blob).
+var sqlArgs = sink.SQLArgs{
+	Instant: func(t time.Time) (any, error) {
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return nil, errOutsideYears
+		}
+		return timestamp(t), nil
+	},
+	JSON: func(b []byte) any { return string(b) },
+}
+
+var errOutsideYears = errors.New("is outside years 1 to 9999")
