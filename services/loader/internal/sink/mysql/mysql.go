@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -290,7 +289,8 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	}()
 	var res sink.Result
 	if len(events) > 0 {
-		if err := lockPunches(ctx, tx, b); err != nil {
+		versions, err := otherVersions(ctx, tx, b)
+		if err != nil {
 			return sink.Result{}, err
 		}
 		n, err := s.load(ctx, tx, eventsTable, eventColumns, events)
@@ -304,10 +304,6 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 			if keys, err = insertedKeys(ctx, tx, b); err != nil {
 				return sink.Result{}, err
 			}
-		}
-		versions, err := otherVersions(ctx, tx, b)
-		if err != nil {
-			return sink.Result{}, err
 		}
 		if res.Days, err = s.recompute(ctx, tx, b.ID, append(keys, versions...)); err != nil {
 			return sink.Result{}, err
@@ -383,42 +379,20 @@ func insertedKeys(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, 
 	return keys, nil
 }
 
-// lockPunches locks the loaded versions of the punches of b marked
-// reprocessed, and the index gaps where their new versions go, until the
-// transaction ends; it is the transaction's first read. A concurrent batch
-// holding another version of one of them therefore commits before this
-// one reads anything, and this one's reads see that version, or it waits
-// for this one. (Two batches that both bring a punch's first loaded
-// versions may deadlock on the gap instead; the loser is retried.)
-func lockPunches(ctx context.Context, tx *sql.Tx, b *sink.Batch) error {
-	rawIDs, _ := sink.Reprocessed(b)
-	slices.Sort(rawIDs)
-	rawIDs = slices.Compact(rawIDs)
-	for start := 0; start < len(rawIDs); start += keyChunk {
-		chunk := rawIDs[start:min(start+keyChunk, len(rawIDs))]
-		args := make([]any, len(chunk))
-		for i, r := range chunk {
-			args[i] = r
-		}
-		rs, err := tx.QueryContext(ctx, `SELECT id FROM attendance_events WHERE raw_id IN (`+placeholders(len(chunk))+`) ORDER BY raw_id FOR UPDATE`, args...)
-		if err != nil {
-			return fmt.Errorf("lock %d reprocessed punches: %w", len(chunk), err)
-		}
-		for rs.Next() {
-		}
-		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
-			return fmt.Errorf("lock %d reprocessed punches: %w", len(chunk), err)
-		}
-	}
-	return nil
-}
-
-// otherVersions returns the days of the other versions of the
-// reprocessed events of b (sink.OtherVersionDays).
+// otherVersions returns the days of the loaded versions of the punches
+// of b marked reprocessed, other than b's own (sink.OtherVersionDays), and
+// locks those rows, and the index gaps where new versions go, until the
+// transaction ends. It runs before anything else in the transaction: a
+// locking read waits for a concurrent batch holding another version of one
+// of the punches and then sees it; and the transaction's snapshot, taken
+// by its first plain read, comes after. (Two batches that both bring a
+// punch's first loaded versions may deadlock on the gap instead; the loser
+// is retried.) The batch's own versions need no lookup: their days are
+// those of the rows it inserts.
 func otherVersions(ctx context.Context, tx *sql.Tx, b *sink.Batch) ([]daily.Key, error) {
 	return sink.OtherVersionDays(ctx, tx, b, keyChunk, func(n int) string {
-		return `SELECT DISTINCT site, user_id, DATE_FORMAT(work_date, '%Y-%m-%d')
-			FROM attendance_events WHERE raw_id IN (` + placeholders(n) + `) AND id NOT IN (` + placeholders(n) + `)`
+		return `SELECT site, user_id, DATE_FORMAT(work_date, '%Y-%m-%d') FROM attendance_events
+			WHERE raw_id IN (` + placeholders(n) + `) AND id NOT IN (` + placeholders(n) + `) FOR UPDATE`
 	})
 }
 
