@@ -389,38 +389,37 @@ func (c *Calculator) late(k Key, firstIn *Punch) (int, error) {
 // the instant and the direction make the choice deterministic anyway).
 func latestVersions(punches []Punch) []Punch {
 	out := make([]Punch, 0, len(punches))
-	// A day holds a few punches: a linear search beats a map below a few
-	// dozen.
+	// A day holds a few punches: below a few dozen, looking through out
+	// beats building a map.
 	var at map[string]int
 	if len(punches) > 32 {
 		at = make(map[string]int, len(punches))
 	}
-	find := func(raw string) (int, bool) {
-		if at != nil {
-			i, ok := at[raw]
-			return i, ok
-		}
-		for i := range out {
-			if out[i].RawID == raw {
-				return i, true
-			}
-		}
-		return 0, false
-	}
 	for _, p := range punches {
-		i, seen := find(p.RawID)
+		i, seen := at[p.RawID]
+		if at == nil {
+			i = slices.IndexFunc(out, func(q Punch) bool { return q.RawID == p.RawID })
+			seen = i >= 0
+		}
 		switch {
 		case !seen:
 			if at != nil {
 				at[p.RawID] = len(out)
 			}
 			out = append(out, p)
-		case cmp.Or(cmp.Compare(p.CleanSeq, out[i].CleanSeq), p.OccurredAt.Compare(out[i].OccurredAt),
-			strings.Compare(p.Direction, out[i].Direction)) > 0:
+		case newer(p, out[i]):
 			out[i] = p
 		}
 	}
 	return out
+}
+
+// newer reports whether p is a later version of the punch q is (rule 1):
+// a higher CLEAN sequence, then a later instant, then the greater
+// direction, so that the choice is deterministic.
+func newer(p, q Punch) bool {
+	return cmp.Or(cmp.Compare(p.CleanSeq, q.CleanSeq), p.OccurredAt.Compare(q.OccurredAt),
+		strings.Compare(p.Direction, q.Direction)) > 0
 }
 
 // Counted returns the punches that count (rule 1) across days: of every
@@ -441,9 +440,7 @@ func Counted(punches map[Key][]Punch) map[Key][]Punch {
 				latest[p.RawID] = at{k, i}
 				continue
 			}
-			q := &punches[cur.key][cur.i]
-			if cmp.Or(cmp.Compare(p.CleanSeq, q.CleanSeq), p.OccurredAt.Compare(q.OccurredAt),
-				strings.Compare(p.Direction, q.Direction)) > 0 {
+			if newer(p, punches[cur.key][cur.i]) {
 				latest[p.RawID] = at{k, i}
 			}
 		}

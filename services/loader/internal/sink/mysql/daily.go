@@ -13,9 +13,11 @@ import (
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 )
 
-// recompute recomputes the days of keys from all their punches and upserts
-// them into daily_attendance, recording batchID as the batch that last
-// recomputed them. It returns how many days it wrote.
+// recompute recomputes the days of keys from their punches that count (a
+// punch's latest version, daily.Counted) and upserts them into
+// daily_attendance, recording batchID as the batch that last recomputed
+// them; a day none of whose punches counts any more loses its row. It
+// returns how many days it wrote.
 //
 // The punches are read with a locking read (LOCK IN SHARE MODE) at
 // REPEATABLE READ: it reads the latest committed rows and takes next-key

@@ -21,9 +21,11 @@
 // The days to recompute are those of the events newly inserted: all of the
 // batch's when the load inserted every row, otherwise the rows of the batch
 // whose batch_id is this batch's (ids are unique per attempt, and a
-// duplicate keeps the batch id of the load that inserted it). Each day is
-// recomputed from every punch of it that counts, read with a locking read
-// at REPEATABLE READ (see recompute), and upserted.
+// duplicate keeps the batch id of the load that inserted it); and the days
+// of the loaded other versions of the punches marked reprocessed, looked up
+// first with a locking read (see otherVersions). Each day is recomputed
+// from every punch of it that counts, read with a locking read at
+// REPEATABLE READ (see recompute), and upserted.
 //
 // Sessions run with time_zone '+00:00' and instants are written as UTC, so
 // DATETIME columns hold UTC and their defaults are UTC too; sql_mode gets

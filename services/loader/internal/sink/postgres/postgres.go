@@ -3,8 +3,10 @@
 // batch, idempotently, and keeps daily_attendance current in the same
 // transaction.
 //
-// The fast path copies a batch straight into attendance_events and
-// business_records. Only when a COPY collides with a row already loaded (a
+// The fast path copies a batch straight into attendance_events and the
+// records' tables (business_records, or records_<source> for a source with
+// a typed table); a batch of records alone commits with its last COPY (see
+// txn). Only when a COPY collides with a row already loaded (a
 // replay or a redelivery) is the transaction rolled back and that table's
 // rows merged instead: copied into a temporary table and inserted with
 // ON CONFLICT (id) DO NOTHING, which also collapses an id that appears twice

@@ -13,9 +13,11 @@ import (
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
-// recompute recomputes the days of keys from all their punches and upserts
-// them into daily_attendance, recording batchID as the batch that last
-// recomputed them. The transaction holds SQLite's write lock (BEGIN
+// recompute recomputes the days of keys from their punches that count (a
+// punch's latest version, daily.Counted) and upserts them into
+// daily_attendance, recording batchID as the batch that last recomputed
+// them; a day none of whose punches counts any more loses its row. The
+// transaction holds SQLite's write lock (BEGIN
 // IMMEDIATE), so no other writer can add a punch meanwhile. It returns how
 // many days it wrote.
 func (s *Sink) recompute(ctx context.Context, tx *sql.Tx, batchID string, keys []daily.Key, now time.Time) (int, error) {

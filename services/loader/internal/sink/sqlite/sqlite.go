@@ -3,10 +3,12 @@
 // for events and records, so that a replayed row is counted and left alone.
 // The event INSERTs return the days of the rows they actually inserted
 // (RETURNING reports only those), and exactly those days of
-// daily_attendance are recomputed from all their punches before the commit.
+// daily_attendance, with those of the other versions of punches marked
+// reprocessed, are recomputed before the commit.
 //
 // A database file belongs to one loader process. The sink writes through a
-// single connection (SQLite has one writer at a time anyway) in WAL mode, so
+// single connection (SQLite has one writer at a time anyway; a second one
+// only probes readiness, see Ping) in WAL mode, so
 // that readers such as reports are not blocked by a load. With the default
 // synchronous=NORMAL a committed batch survives a crash of the process but
 // not necessarily a power loss or kernel crash, which may take back the last
