@@ -32,19 +32,6 @@ func EventRow(e proto.AttendanceEvent, seq uint64, batch string) []any {
 		e.LateMinutes, e.EarlyLeaveMinutes, e.OvertimeMinutes, e.ClockOffsetMS}
 }
 
-// RecordRow is EventRow for a business record, in the order of
-// sink.RecordColumns.
-func RecordRow(r proto.CleanRecord, seq uint64, batch string) []any {
-	fields, _ := json.Marshal(r.Fields)
-	var occurred any
-	if r.OccurredAt != nil {
-		occurred = *r.OccurredAt
-	}
-	return []any{r.ID, r.RulesVersion, r.Source, r.NaturalKey, occurred, fields, []byte(r.Payload),
-		r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, int64(r.Lineage.RawSequence), int64(seq),
-		r.Lineage.RunID, r.Lineage.CorrelationID, batch}
-}
-
 // RecordTypes is the records section of a rules file that types the fields
 // of the records Record makes (see package recordtable): with it the
 // loader loads them into records_<source>.
@@ -57,9 +44,9 @@ const RecordTypes = `records:
       created:      {path: created, type: time}
 `
 
-// TypedRecordRow is RecordRow for the typed table RecordTypes declares:
-// the columns of sink.RecordGroup.Columns, its typed columns in name order
-// (amount_cents, created, order_id, paid).
+// TypedRecordRow is EventRow for a record of the typed table RecordTypes
+// declares: the columns of sink.RecordGroup.Columns, its typed columns in
+// name order (amount_cents, created, order_id, paid).
 func TypedRecordRow(r proto.CleanRecord, seq uint64, batch string) []any {
 	fields, _ := json.Marshal(r.Fields)
 	created, _ := time.Parse(time.RFC3339, r.Fields["created"].(string))

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,8 +26,7 @@ import (
 // (UTF-8 text, lengths, ranges, JSON, constraints), so a row it refuses
 // fails the COPY with the server's error, as with any other client.
 type copyData struct {
-	buf  []byte
-	rows int
+	buf []byte
 }
 
 // copySignature starts every binary COPY stream: the signature, a flags
@@ -47,7 +45,6 @@ func newCopyData(sizeHint int) *copyData {
 // row starts a row of n fields.
 func (d *copyData) row(n int) {
 	d.buf = binary.BigEndian.AppendUint16(d.buf, uint16(n))
-	d.rows++
 }
 
 // field appends a field's length; the caller appends its bytes.
@@ -198,10 +195,9 @@ const copyChunk = 64 << 10
 // writeTo writes the rows to w as one binary COPY stream, a chunk of about
 // copyChunk bytes at a time, and returns the first error of encode or w.
 func (r rows) writeTo(w io.Writer) error {
-	d := copyData{buf: make([]byte, 0, copyChunk+4096)}
-	d.buf = append(d.buf, copySignature...)
+	d := newCopyData(copyChunk + 4096)
 	for i := range r.n {
-		if err := r.encode(&d, i); err != nil {
+		if err := r.encode(d, i); err != nil {
 			return err
 		}
 		if len(d.buf) >= copyChunk {
@@ -238,7 +234,3 @@ func (r rows) stream() (src io.Reader, wait func() error) {
 		return err
 	}
 }
-
-// bytesReader streams data that is already encoded (ended by
-// copyData.end).
-func bytesReader(data []byte) io.Reader { return bytes.NewReader(data) }

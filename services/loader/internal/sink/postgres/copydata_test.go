@@ -102,8 +102,8 @@ func TestRowsStream(t *testing.T) {
 		_ = encode(all, i)
 	}
 	want := all.end()
-	if all.rows != n {
-		t.Fatalf("rows = %d, want %d", all.rows, n)
+	if len(want) < 3*copyChunk {
+		t.Fatalf("the stream is %d bytes, want several chunks of %d", len(want), copyChunk)
 	}
 	r := rows{n: n, encode: encode}
 	for _, read := range []func(io.Reader) io.Reader{

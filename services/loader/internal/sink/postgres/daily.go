@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -53,7 +54,7 @@ func (s *Sink) summarize(ctx context.Context, tx *txn, batchID string, p *dayPla
 		return nil, nil
 	}
 	if len(p.staged) > 0 {
-		if _, err := tx.copyIn(ctx, copyDayStageSQL, bytesReader(p.stage)); err != nil {
+		if _, err := tx.copyIn(ctx, copyDayStageSQL, bytes.NewReader(p.stage)); err != nil {
 			return nil, fmt.Errorf("copy %d days into %s: %w", len(p.staged), dayStage, err)
 		}
 	}
@@ -411,7 +412,7 @@ func upsertDays(ctx context.Context, tx *txn, batchID string, days []daily.State
 	if _, err := tx.Exec(ctx, clearDayStageSQL); err != nil {
 		return nil, fmt.Errorf("clear %s: %w", dayStage, err)
 	}
-	if _, err := tx.copyIn(ctx, copyDayStageSQL, bytesReader(data)); err != nil {
+	if _, err := tx.copyIn(ctx, copyDayStageSQL, bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("copy %d days into %s: %w", len(written), dayStage, err)
 	}
 	if _, err := tx.Exec(ctx, upsertDaysSQL, batchID); err != nil {

@@ -325,7 +325,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events 
 				n, err = mergeRecords(ctx, tx, r)
 			case oneTrip && i == len(records)-1:
 				var copied int64
-				finish := committedRowSQL(b, started, b.Len(), first, last)
+				finish := committedRowSQL(b, started, first, last)
 				if copied, err = tx.copyRowsAndCommit(ctx, copyStatement(r.Name(), r.Columns()), r.rows, finish); err != nil {
 					err = fmt.Errorf("copy into %s: %w", r.Name(), err)
 				}
@@ -447,7 +447,7 @@ var mergeEventsSQL = `INSERT INTO ` + eventsTable + ` (` + eventColumnList + `)
 // batch of records that commits with its COPY (a simple query takes no
 // parameters): every row inserted; the duration measured by the server,
 // from started to the insert.
-func committedRowSQL(b *sink.Batch, started time.Time, inserted int, first, last int64) string {
+func committedRowSQL(b *sink.Batch, started time.Time, first, last int64) string {
 	// Microseconds, truncated as pgx sends an instant (the server would
 	// round nanoseconds).
 	at := quoteLiteral(started.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)) + "::timestamptz"
@@ -455,7 +455,7 @@ func committedRowSQL(b *sink.Batch, started time.Time, inserted int, first, last
 	(batch_id, sink, row_count, inserted, duplicates, first_seq, last_seq,
 	 started_at, duration_ms, outcome)
 	VALUES (%s, %s, %d, %d, 0, %d, %d, %s, greatest(0, extract(epoch FROM clock_timestamp() - %s) * 1000)::bigint, %s)`,
-		quoteLiteral(b.ID), quoteLiteral(b.Sink), b.Len(), inserted, first, last, at, at, quoteLiteral(sink.OutcomeCommitted))
+		quoteLiteral(b.ID), quoteLiteral(b.Sink), b.Len(), b.Len(), first, last, at, at, quoteLiteral(sink.OutcomeCommitted))
 }
 
 // quoteLiteral quotes s as an SQL escape string literal (E'...'), which
