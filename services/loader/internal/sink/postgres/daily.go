@@ -62,8 +62,10 @@ func (s *Sink) summarize(ctx context.Context, tx *txn, batchID string, p *dayPla
 	// in order, so the writes start once every lock is held.
 	var q pgx.Batch
 	q.Queue(lockDaysSQL, int32(lockClass), lockIDs(p.keys))
-	if p.updates > 0 {
+	if len(p.staged) > 0 {
 		q.Queue(nestedLoopsSQL)
+	}
+	if p.updates > 0 {
 		q.Queue(updateDaysSQL, batchID)
 	}
 	if p.inserts > 0 {
@@ -75,10 +77,12 @@ func (s *Sink) summarize(ctx context.Context, tx *txn, batchID string, p *dayPla
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("lock the dates of %d days: %w", len(p.keys), err)
 		}
-		if p.updates > 0 {
+		if len(p.staged) > 0 {
 			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("plan the update of %s: %w", daysTable, err)
+				return fmt.Errorf("plan the joins with %s: %w", daysTable, err)
 			}
+		}
+		if p.updates > 0 {
 			tag, err := br.Exec()
 			if err != nil {
 				return fmt.Errorf("update %d rows of %s: %w", p.updates, daysTable, err)
@@ -624,7 +628,9 @@ const upsertDaysSQL = `INSERT INTO daily_attendance (` + dayColumns + `, batch_i
 	  batch_id = excluded.batch_id, updated_at = now()`
 
 // nestedLoopsSQL makes the rest of the transaction join by nested loops:
-// updateDaysSQL then finds each row through the primary key. A hash join,
+// updateDaysSQL, and missedDaysSQL after it (every day of a batch misses
+// after a restart, when the cache is empty), then find each row through
+// the primary key. A hash join,
 // which the planner picks for a table it thinks small or has not analyzed
 // yet, reads the whole table for every batch (7 ms for 1,000 days at
 // 10,000 rows in EXPLAIN ANALYZE, and growing with the table).
