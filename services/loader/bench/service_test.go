@@ -35,7 +35,6 @@ import (
 	"github.com/punchflow/punchflow/proto"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
-	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
@@ -142,17 +141,10 @@ func messages(b *testing.B, k kind, from, n int) []message {
 // (synth.RecordTypes); the baseline copies the loader's columns, rows
 // built by eventRow and recordRow in that order.
 var (
-	recordTables = must(recordtable.Parse([]byte(synth.RecordTypes)))
-	recordGroup  = sink.GroupRecords(&sink.Batch{Records: []sink.Record{{CleanRecord: synth.New(synth.Config{}).Record("orders", 0)}}}, recordTables)[0]
+	recordTables = synth.RecordTables()
+	recordGroup  = sink.RecordGroup{Table: recordTables["orders"]}
 	eventColumns = sink.EventColumns
 )
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
 
 func eventRow(e proto.AttendanceEvent, seq uint64) []any { return synth.EventRow(e, seq, "raw-copy") }
 

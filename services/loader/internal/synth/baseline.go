@@ -1,12 +1,14 @@
 package synth
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/segmentio/encoding/json"
 
 	"github.com/punchflow/punchflow/proto"
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 )
 
 // EventRow returns the values of e as a plain pgx CopyFrom into
@@ -43,6 +45,15 @@ const RecordTypes = `records:
       paid:         {path: paid, type: bool}
       created:      {path: created, type: time}
 `
+
+// RecordTables is RecordTypes parsed: the typed table of the orders.
+func RecordTables() recordtable.Set {
+	set, err := recordtable.Parse([]byte(RecordTypes))
+	if err != nil {
+		panic(fmt.Sprintf("synth.RecordTypes: %v", err))
+	}
+	return set
+}
 
 // TypedRecordRow is EventRow for a record of the typed table RecordTypes
 // declares: the columns of sink.RecordGroup.Columns, its typed columns in

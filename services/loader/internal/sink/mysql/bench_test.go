@@ -14,7 +14,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/punchflow/punchflow/platform/dbtest"
-	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
@@ -22,19 +21,9 @@ import (
 // benchRows is the loader's default batch size (--batch-rows).
 const benchRows = 1000
 
-// benchTables types the records synth makes (records_orders).
-func benchTables(b *testing.B) recordtable.Set {
-	b.Helper()
-	set, err := recordtable.Parse([]byte(synth.RecordTypes))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return set
-}
-
 func openBench(b *testing.B, m Method) *Sink {
 	b.Helper()
-	s, err := Open(b.Context(), dbtest.MySQLDSN(b), slog.New(slog.DiscardHandler), WithMethod(m), WithRecordTables(benchTables(b)))
+	s, err := Open(b.Context(), dbtest.MySQLDSN(b), slog.New(slog.DiscardHandler), WithMethod(m), WithRecordTables(synth.RecordTables()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,7 +36,7 @@ func openBench(b *testing.B, m Method) *Sink {
 func openRaw(b *testing.B) *sql.DB {
 	b.Helper()
 	dsn := dbtest.MySQLDSN(b)
-	s, err := Open(b.Context(), dsn, nil, WithRecordTables(benchTables(b)))
+	s, err := Open(b.Context(), dsn, nil, WithRecordTables(synth.RecordTables()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -154,7 +143,7 @@ func BenchmarkMySQLRecords(b *testing.B) {
 		}
 		return rows, nil
 	}
-	group := sink.GroupRecords(&sink.Batch{Records: []sink.Record{{CleanRecord: g.Record("orders", 0)}}}, s.tables)[0]
+	group := sink.RecordGroup{Table: benchTypes}
 	compare(b, s, openRaw(b), func(i int) sink.Batch { return recordBatch(g, i) }, typed, group.Name(), group.Columns())
 }
 
@@ -193,10 +182,4 @@ func BenchmarkMySQLMethods(b *testing.B) {
 }
 
 // benchTypes is the typed table of the records synth makes.
-var benchTypes = func() *recordtable.Table {
-	set, err := recordtable.Parse([]byte(synth.RecordTypes))
-	if err != nil {
-		panic(err)
-	}
-	return set["orders"]
-}()
+var benchTypes = synth.RecordTables()["orders"]

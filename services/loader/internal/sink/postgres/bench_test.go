@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/punchflow/punchflow/platform/dbtest"
-	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
@@ -28,18 +27,14 @@ type benchPair struct {
 
 func openPair(b *testing.B) benchPair {
 	b.Helper()
-	tables, err := recordtable.Parse([]byte(synth.RecordTypes))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := Open(b.Context(), dbtest.PostgresURL(b), slog.New(slog.DiscardHandler), WithRecordTables(tables))
+	s, err := Open(b.Context(), dbtest.PostgresURL(b), slog.New(slog.DiscardHandler), WithRecordTables(synth.RecordTables()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = s.Close() })
 	url := dbtest.PostgresURL(b)
 	// Open migrates the baseline database to the same schema.
-	other, err := Open(b.Context(), url, nil, WithRecordTables(tables))
+	other, err := Open(b.Context(), url, nil, WithRecordTables(synth.RecordTables()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,8 +127,8 @@ func BenchmarkPostgresRecords(b *testing.B) {
 		batch.FirstSeq, batch.LastSeq = batch.Records[0].Seq, batch.Records[len(batch.Records)-1].Seq
 		return batch
 	}
-	g0 := sink.GroupRecords(&sink.Batch{Records: []sink.Record{{CleanRecord: g.Record("orders", 0)}}}, p.sink.tables)[0]
-	compare(b, next, g0.Name(), g0.Columns(), p)
+	group := sink.RecordGroup{Table: benchTypes}
+	compare(b, next, group.Name(), group.Columns(), p)
 }
 
 // BenchmarkPostgresAttendance is the sink path for attendance events: the
@@ -184,10 +179,4 @@ func BenchmarkPostgresReplay(b *testing.B) {
 }
 
 // benchTypes is the typed table of the records synth makes.
-var benchTypes = func() *recordtable.Table {
-	set, err := recordtable.Parse([]byte(synth.RecordTypes))
-	if err != nil {
-		panic(err)
-	}
-	return set["orders"]
-}()
+var benchTypes = synth.RecordTables()["orders"]

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
+	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
 // copyData is rows in PostgreSQL's binary COPY format ("COPY ... FROM STDIN
@@ -167,13 +165,9 @@ func floorDiv(a, b int64) int64 {
 }
 
 // copyStatement is the COPY statement that reads binary rows of columns
-// into table.
+// into table (quoted as every statement of the sink quotes them).
 func copyStatement(table string, columns []string) string {
-	quoted := make([]string, len(columns))
-	for i, c := range columns {
-		quoted[i] = pgx.Identifier{c}.Sanitize()
-	}
-	return "COPY " + pgx.Identifier{table}.Sanitize() + " (" + strings.Join(quoted, ", ") + ") FROM STDIN BINARY"
+	return "COPY " + table + " (" + sink.ColumnList(columns, `"`) + ") FROM STDIN BINARY"
 }
 
 // rows are a batch's rows for COPY, encoded only as COPY sends them, so

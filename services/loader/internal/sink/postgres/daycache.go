@@ -38,13 +38,6 @@ func newDayCache(size int) *dayCache {
 	return &dayCache{cur: make(map[daily.Key]cachedDay), size: size}
 }
 
-// get returns the cached day of k, or false.
-func (c *dayCache) get(k daily.Key) (cachedDay, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.getLocked(k)
-}
-
 // each calls f with the cached day of each of keys (ok false for a day it
 // does not hold), holding the cache's lock: f must not call the cache.
 func (c *dayCache) each(keys []daily.Key, f func(i int, d cachedDay, ok bool) error) error {

@@ -49,3 +49,10 @@ func cached(c *dayCache) int {
 	defer c.mu.Unlock()
 	return len(c.cur) + len(c.old)
 }
+
+// get returns the cached day of k, or false.
+func (c *dayCache) get(k daily.Key) (cachedDay, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.getLocked(k)
+}

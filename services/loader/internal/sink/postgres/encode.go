@@ -74,10 +74,10 @@ func encodeEvents(b *sink.Batch, order []int) (rows, error) {
 // encodeRecords is encodeEvents for the records of group g of b, in the
 // order of g.Columns(). Fields go as the JSON object they travelled as (or
 // {}), the payload byte for byte; the server checks that both are JSON. A
-// typed table's columns take the record's fields converted to their types,
-// NULL where a field is absent; the conversion runs as COPY reads the rows,
-// and a record whose fields do not fit ends the COPY with a permanent error
-// naming it.
+// typed table's columns take the record's fields converted to their types
+// (as the worker decoded them, Record.Typed, or else here as COPY reads
+// the rows: a record whose fields do not fit then ends the COPY with a
+// permanent error naming it), NULL where a field is absent.
 func encodeRecords(b *sink.Batch, g sink.RecordGroup) (rows, error) {
 	order := sink.OrderRecords(len(g.Records), func(n int) *sink.Record { return &b.Records[g.Records[n]] })
 	cs := make([]sink.RecordValues, len(g.Records))
