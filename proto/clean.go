@@ -149,6 +149,18 @@ func (e *AttendanceEvent) Validate() error {
 	return checkVersion(m, e.SchemaVersion)
 }
 
+// The types a rules file gives the fields of a clean record
+// (records.<source>.fields.<name>.type): the transformer maps a payload's
+// values to them, and the loader's typed tables take a column of each.
+const (
+	FieldString = "string" // a JSON string
+	FieldInt    = "int"    // a JSON number without a fraction, within 64 bits
+	FieldNumber = "number" // a JSON number
+	FieldBool   = "bool"   // true or false
+	FieldTime   = "time"   // an RFC 3339 string
+	FieldDate   = "date"   // a YYYY-MM-DD string
+)
+
 // CleanRecord is a business record mapped to typed fields under the rules.
 //
 // Subject: CleanRecordSubject(Source). Id: CleanID(raw id, RulesVersion).
@@ -159,7 +171,8 @@ type CleanRecord struct {
 	Source        string     `json:"source"`
 	NaturalKey    string     `json:"natural_key"`
 	OccurredAt    *time.Time `json:"occurred_at,omitempty"`
-	// Fields are the mapped, typed fields (strings, numbers, booleans, RFC 3339 times).
+	// Fields are the mapped, typed fields (see the Field* types: strings,
+	// numbers, booleans, RFC 3339 times, YYYY-MM-DD dates).
 	Fields map[string]any `json:"fields,omitempty"`
 	// Payload is the raw record's payload, unchanged.
 	Payload     json.RawMessage `json:"payload"`

@@ -175,6 +175,7 @@ func Generate(protoDir string) ([]byte, error) {
 		{"Stage", "Dead-letter stages", "The second token of a dead letter's subject."},
 		{"Reason", "Dead-letter reason codes", "The `Punchflow-Dlq-Reason-Code` header; `Punchflow-Dlq-Reason` says in words what to fix."},
 		{"ErrorClass", "Heartbeat error classes", "A heartbeat's `error_class`."},
+		{"Field", "Record field types", "The types a rules file gives a clean record's fields (`records.<source>.fields.<name>.type`); the loader's typed tables have a column of each."},
 	} {
 		var rows []constant
 		for _, c := range src.consts {

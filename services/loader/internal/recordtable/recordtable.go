@@ -29,21 +29,21 @@ import (
 
 	"github.com/segmentio/encoding/json"
 	"gopkg.in/yaml.v3"
+
+	"github.com/punchflow/punchflow/proto"
 )
 
 // Type is a field type of the transformer's record mapping.
 type Type string
 
-// The field types, as the transformer puts them on the wire: a string; a
-// whole number; a number; a boolean; an RFC 3339 instant as a string; a
-// date as a YYYY-MM-DD string.
+// The field types, as the transformer puts them on the wire (proto.Field*).
 const (
-	String Type = "string"
-	Int    Type = "int"
-	Number Type = "number"
-	Bool   Type = "bool"
-	Time   Type = "time"
-	Date   Type = "date"
+	String Type = proto.FieldString
+	Int    Type = proto.FieldInt
+	Number Type = proto.FieldNumber
+	Bool   Type = proto.FieldBool
+	Time   Type = proto.FieldTime
+	Date   Type = proto.FieldDate
 )
 
 // Column is one typed column: the field of the record's fields object

@@ -12,14 +12,14 @@ import (
 	"github.com/punchflow/punchflow/proto"
 )
 
-// Field types of a record mapping.
+// Field types of a record mapping (the contract's, proto.Field*).
 const (
-	TypeString = "string"
-	TypeInt    = "int"
-	TypeNumber = "number"
-	TypeBool   = "bool"
-	TypeTime   = "time"
-	TypeDate   = "date"
+	TypeString = proto.FieldString
+	TypeInt    = proto.FieldInt
+	TypeNumber = proto.FieldNumber
+	TypeBool   = proto.FieldBool
+	TypeTime   = proto.FieldTime
+	TypeDate   = proto.FieldDate
 )
 
 // RecordMapping maps the raw records of one source to typed fields.
