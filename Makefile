@@ -34,6 +34,10 @@ build:
 		echo "build $(BIN)/$$s"; \
 		(cd services/$$s && GOWORK=off $(GO) build -ldflags "$(LDFLAGS)" -o ../../$(BIN)/$$s .) || exit 1; \
 	done
+	@for t in zksim apisim; do \
+		echo "build $(BIN)/$$t"; \
+		(cd services/collector && GOWORK=off $(GO) build -o ../../$(BIN)/$$t ./cmd/$$t) || exit 1; \
+	done
 	@echo "build $(BIN)/demo"; cd tools && GOWORK=off $(GO) build -o ../$(BIN)/demo ./cmd/demo
 
 # Container images (needs a Docker engine with BuildKit): static binaries on
