@@ -106,6 +106,7 @@ var logical = []struct {
 	{"daily_attendance", "last_at", "timestamp with time zone", "TEXT", "datetime(6)", true},
 	{"daily_attendance", "open_since", "timestamp with time zone", "TEXT", "datetime(6)", true},
 	{"daily_attendance", "rules_version", "text", "TEXT", "varchar(128)", true},
+	{"daily_attendance", "revision", "bigint", "INTEGER", "bigint(20)", true},
 	{"business_records", "id", "character varying(64)", "TEXT", "varchar(64)", false},
 	{"business_records", "rules_version", "text", "TEXT", "varchar(128)", false},
 	{"business_records", "source", "text", "TEXT", "varchar(128)", false},
@@ -128,7 +129,7 @@ var logical = []struct {
 const tables = `('attendance_events', 'load_batches', 'daily_attendance', 'business_records')`
 
 // latest is the version the embedded migrations lead to.
-const latest = 4
+const latest = 5
 
 var (
 	indexes = []string{

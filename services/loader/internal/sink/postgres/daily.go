@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -24,7 +25,7 @@ const lockClass = 0x70660001
 // summarize brings the daily_attendance rows of the days of p (see
 // planFresh and planRecompute) up to date after this transaction inserted
 // punches of those days, recording batchID as the batch that last wrote
-// them, and returns the days it wrote.
+// them and a new revision for each, and returns the days it wrote.
 //
 // On the COPY path p knows each day's new punches. A day is then extended
 // (daily.Calculator.Extend) when the new punches come after every punch it
@@ -33,15 +34,16 @@ const lockClass = 0x70660001
 // day's row). Every other day is recomputed from all its punches in
 // attendance_events; after a merge every day is.
 //
-// The state a day is extended from comes from the Sink's cache of the days
-// it committed, without a read. The planned rows are copied into the
-// session's day_stage table, and two statements write them: an UPDATE that
-// rewrites a row only while its batch_id is still the batch the cache
-// remembers, and an INSERT of the days the cache does not hold that skips
-// a day that has a row. When the two wrote fewer rows than planned, the
-// days they skipped (another replica wrote them since, the loader
-// restarted) go the slow way: their rows are read, then extended or
-// recomputed, then upserted.
+// The state a day is extended from comes from the Sink's cache (dayCache)
+// of the days it committed or has in flight, without a read. The planned
+// rows are copied into the session's day_stage table, and two statements
+// write them: an UPDATE that rewrites a row only while its batch_id and
+// revision are still those the cache remembers, and an INSERT of the days
+// the cache does not hold that skips a day that has a row. When the two
+// wrote fewer rows than planned, the days they skipped (the batch in
+// flight they were planned from rolled back, another replica wrote them
+// since, the loader restarted) go the slow way: their rows are read, then
+// extended or recomputed, then upserted.
 //
 // Writers of the same days are serialized by transaction-level advisory
 // locks on each (site, work date), taken in one global order so that
@@ -49,7 +51,7 @@ const lockClass = 0x70660001
 // rows are read or written: a concurrent writer of the same day waits here
 // until this transaction commits and then sees its row and its punches
 // (READ COMMITTED takes a new snapshot per statement).
-func (s *Sink) summarize(ctx context.Context, tx *txn, batchID string, p *dayPlan) ([]daily.State, error) {
+func (s *Sink) summarize(ctx context.Context, tx *txn, batchID string, p *dayPlan) ([]cachedDay, error) {
 	if len(p.keys) == 0 {
 		return nil, nil
 	}
@@ -110,7 +112,7 @@ func (s *Sink) summarize(ctx context.Context, tx *txn, batchID string, p *dayPla
 		if err != nil {
 			return nil, err
 		}
-		written = make([]daily.State, 0, len(p.staged))
+		written = make([]cachedDay, 0, len(p.staged))
 		for i, d := range p.staged {
 			if missed[i] {
 				slow = append(slow, p.stagedAt[i])
@@ -122,6 +124,7 @@ func (s *Sink) summarize(ctx context.Context, tx *txn, batchID string, p *dayPla
 	if len(slow) == 0 {
 		return written, nil
 	}
+	s.log.DebugContext(ctx, "days read before they are written", slog.String("batch", batchID), slog.Int("days", len(slow)))
 	var fresh map[daily.Key][]daily.Punch
 	keys := make([]daily.Key, len(slow))
 	for i, at := range slow {
@@ -169,7 +172,7 @@ type dayPlan struct {
 	fresh [][]daily.Punch // the new punches of each day; nil after a merge
 	// staged are the days planned without a read, in day_stage order,
 	// with their positions in keys; stage is their day_stage rows.
-	staged   []daily.State
+	staged   []cachedDay
 	stagedAt []int
 	stage    []byte
 	// updates and inserts count the staged days that rewrite a row the
@@ -180,7 +183,10 @@ type dayPlan struct {
 
 // planFresh plans the days of the events of b, which the transaction
 // inserts (the COPY path), from the cache and the new punches alone, so
-// that it can run while the server copies the punches.
+// that it can run while the server copies the punches. The days it stages
+// are recorded in the cache as planned by the plan it returns, until the
+// transaction commits or rolls back (dayCache.commit, abort); on an error
+// it forgets them itself.
 //
 // order is b's events in sink.OrderEvents order, which groups each day's
 // punches.
@@ -205,41 +211,47 @@ func (s *Sink) planFresh(b *sink.Batch, order []int) (*dayPlan, error) {
 	}
 
 	stage := newCopyData(len(p.keys) * 256)
-	p.staged, p.stagedAt = make([]daily.State, 0, len(p.keys)), make([]int, 0, len(p.keys))
-	// The days are planned under the cache's lock.
-	err := s.cache.each(p.keys, func(at int, c cachedDay, cached bool) error {
+	p.staged, p.stagedAt = make([]cachedDay, 0, len(p.keys)), make([]int, 0, len(p.keys))
+	// The days are planned under the cache's lock, from the newest state
+	// it knows (committed, or planned by a batch in flight), and become
+	// the newest it knows.
+	err := s.cache.plan(p, p.keys, func(at int, c cachedDay, cached bool) (cachedDay, bool, error) {
 		k := p.keys[at]
 		var (
 			st  daily.State
 			ok  = true
 			err error
 		)
-		expected := "" // the batch whose row an update rewrites; none inserts
 		if cached {
 			st, ok, err = s.days.Extend(c.state, p.fresh[at])
-			expected = c.batch
 		} else {
 			st, err = s.days.Summarize(k, p.fresh[at])
 		}
 		switch {
 		case err != nil:
-			return fault.NewPermanent(proto.ReasonRejectedBySink, err)
+			return cachedDay{}, false, fault.NewPermanent(proto.ReasonRejectedBySink, err)
 		case !ok:
 			p.slow = append(p.slow, at)
-			return nil
+			return cachedDay{}, false, nil
 		}
-		if err := stageDay(stage, len(p.staged), expected, &st); err != nil {
-			return err
+		d := cachedDay{state: st, batch: b.ID, revision: newRevision()}
+		var from *cachedDay // the row an update rewrites; none inserts
+		if cached {
+			from = &c
 		}
-		p.staged, p.stagedAt = append(p.staged, st), append(p.stagedAt, at)
+		if err := stageDay(stage, len(p.staged), from, &d); err != nil {
+			return cachedDay{}, false, err
+		}
+		p.staged, p.stagedAt = append(p.staged, d), append(p.stagedAt, at)
 		if cached {
 			p.updates++
 		} else {
 			p.inserts++
 		}
-		return nil
+		return d, true, nil
 	})
 	if err != nil {
+		s.cache.abort(p)
 		return nil, err
 	}
 	p.stage = stage.end()
@@ -262,7 +274,7 @@ func planRecompute(keys []daily.Key) *dayPlan {
 // the new punches when it has no row, and recomputed from all its punches
 // otherwise. With fresh nil every day is recomputed. The caller holds the
 // days' locks.
-func (s *Sink) summarizeSlowly(ctx context.Context, tx *txn, batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) ([]daily.State, error) {
+func (s *Sink) summarizeSlowly(ctx context.Context, tx *txn, batchID string, keys []daily.Key, fresh map[daily.Key][]daily.Punch) ([]cachedDay, error) {
 	days := make([]daily.State, 0, len(keys))
 	stale := keys
 	if fresh != nil {
@@ -380,18 +392,19 @@ func (s *Sink) recompute(ctx context.Context, tx *txn, keys []daily.Key) ([]dail
 }
 
 // upsertDays writes days, recording batchID as the batch that last wrote
-// them: the slow path, for days whose rows were read first. It replaces
-// what day_stage holds with days and upserts them from there. A day
-// without a punch that counts (a replay moved every punch of it to other
-// days) has no row: its row is deleted. It returns the days it wrote.
-func upsertDays(ctx context.Context, tx *txn, batchID string, days []daily.State) ([]daily.State, error) {
-	written := make([]daily.State, 0, len(days))
+// them and a new revision for each: the slow path, for days whose rows
+// were read first. It replaces what day_stage holds with days and upserts
+// them from there. A day without a punch that counts (a replay moved every
+// punch of it to other days) has no row: its row is deleted. It returns
+// the days it wrote.
+func upsertDays(ctx context.Context, tx *txn, batchID string, days []daily.State) ([]cachedDay, error) {
+	written := make([]cachedDay, 0, len(days))
 	var gone []daily.Key
 	for _, d := range days {
 		if d.PunchCount == 0 {
 			gone = append(gone, d.Key)
 		} else {
-			written = append(written, d)
+			written = append(written, cachedDay{state: d, batch: batchID, revision: newRevision()})
 		}
 	}
 	if len(gone) > 0 {
@@ -408,7 +421,7 @@ func upsertDays(ctx context.Context, tx *txn, batchID string, days []daily.State
 	}
 	stage := newCopyData(len(written) * 256)
 	for i := range written {
-		if err := stageDay(stage, i, "", &written[i]); err != nil {
+		if err := stageDay(stage, i, nil, &written[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -425,16 +438,25 @@ func upsertDays(ctx context.Context, tx *txn, batchID string, days []daily.State
 	return written, nil
 }
 
-// stageDay appends the day_stage row of d at position n: expected is the
-// batch whose row the update may rewrite, or "" for a day to insert.
-func stageDay(stage *copyData, n int, expected string, d *daily.State) error {
+// stageDay appends the day_stage row of w at position n: from is the day
+// as the row an update may rewrite holds it (its batch and revision), or
+// nil for a day to insert.
+func stageDay(stage *copyData, n int, from *cachedDay, w *cachedDay) error {
+	d := &w.state
 	date, err := time.Parse(time.DateOnly, d.WorkDate)
 	if err != nil {
 		return fault.NewPermanent(proto.ReasonRejectedBySink, fmt.Errorf("work date %q is not YYYY-MM-DD", d.WorkDate))
 	}
 	stage.row(len(dayStageColumns))
 	stage.int4(int32(n))
-	stage.nullText(expected)
+	if from != nil {
+		stage.text(from.batch)
+		stage.int8(from.revision)
+	} else {
+		stage.null()
+		stage.null()
+	}
+	stage.int8(w.revision)
 	stage.text(d.Site)
 	stage.text(d.UserID)
 	stage.date(date)
@@ -580,16 +602,17 @@ func otherVersions(ctx context.Context, tx *txn, rawIDs, ids []string) ([]daily.
 // dayStage is the session's temporary table of the day rows a
 // transaction writes (see summarize): created once per connection, emptied
 // at every commit or rollback, never written to the WAL. n is the row's
-// position; expected the batch whose row an update may rewrite, NULL for a
-// day to insert.
+// position; expected and expected_revision the batch_id and revision of
+// the row an update may rewrite, NULL for a day to insert; revision the
+// row's new revision.
 const dayStage = "day_stage"
 
-var dayStageColumns = []string{"n", "expected", "site", "user_id", "work_date", "person_id", "time_zone",
+var dayStageColumns = []string{"n", "expected", "expected_revision", "revision", "site", "user_id", "work_date", "person_id", "time_zone",
 	"first_in", "last_out", "worked_minutes", "late_minutes", "early_leave_minutes", "overtime_minutes",
 	"shift", "punch_count", "double_punches", "worked_us", "last_kept_at", "last_at", "open_since", "rules_version"}
 
 const createDayStageSQL = `CREATE TEMP TABLE IF NOT EXISTS ` + dayStage + ` (
-	n int4 NOT NULL, expected text, site text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL, work_date date NOT NULL,
+	n int4 NOT NULL, expected text, expected_revision int8, revision int8 NOT NULL, site text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL, work_date date NOT NULL,
 	person_id text, time_zone text NOT NULL, first_in timestamptz, last_out timestamptz,
 	worked_minutes int4 NOT NULL, late_minutes int4 NOT NULL,
 	early_leave_minutes int4 NOT NULL, overtime_minutes int4 NOT NULL, shift text NOT NULL,
@@ -605,7 +628,7 @@ const clearDayStageSQL = `DELETE FROM ` + dayStage
 // batch_id comes from $1.
 const dayColumns = `site, user_id, work_date, person_id, time_zone, first_in, last_out,
 	 worked_minutes, late_minutes, early_leave_minutes, overtime_minutes, shift,
-	 punch_count, double_punches, worked_us, last_kept_at, last_at, open_since, rules_version`
+	 punch_count, double_punches, worked_us, last_kept_at, last_at, open_since, rules_version, revision`
 
 // insertDaysSQL inserts the staged days to insert that have no row yet.
 // day_stage holds them in key order, which is the primary key's.
@@ -625,7 +648,7 @@ const upsertDaysSQL = `INSERT INTO daily_attendance (` + dayColumns + `, batch_i
 	  punch_count = excluded.punch_count, double_punches = excluded.double_punches,
 	  worked_us = excluded.worked_us, last_kept_at = excluded.last_kept_at,
 	  last_at = excluded.last_at, open_since = excluded.open_since, rules_version = excluded.rules_version,
-	  batch_id = excluded.batch_id, updated_at = now()`
+	  revision = excluded.revision, batch_id = excluded.batch_id, updated_at = now()`
 
 // nestedLoopsSQL makes the rest of the transaction join by nested loops:
 // updateDaysSQL, and missedDaysSQL after it (every day of a batch misses
@@ -637,9 +660,9 @@ const upsertDaysSQL = `INSERT INTO daily_attendance (` + dayColumns + `, batch_i
 const nestedLoopsSQL = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
 
 // updateDaysSQL rewrites the rows of the staged days to update whose
-// batch_id is still the one the day expects (the batch that wrote the
-// state it was extended from), and records the batch id $1. With the
-// table's fillfactor the update is heap-only.
+// batch_id and revision are still those the day expects (the write of the
+// state it was extended from), and records the batch id $1 and the new
+// revision. With the table's fillfactor the update is heap-only.
 const updateDaysSQL = `UPDATE daily_attendance t SET
 	  person_id = d.person_id, time_zone = d.time_zone,
 	  first_in = d.first_in, last_out = d.last_out,
@@ -648,10 +671,10 @@ const updateDaysSQL = `UPDATE daily_attendance t SET
 	  punch_count = d.punch_count, double_punches = d.double_punches,
 	  worked_us = d.worked_us, last_kept_at = d.last_kept_at,
 	  last_at = d.last_at, open_since = d.open_since,
-	  rules_version = d.rules_version, batch_id = $1, updated_at = now()
+	  rules_version = d.rules_version, revision = d.revision, batch_id = $1, updated_at = now()
 	FROM ` + dayStage + ` d
 	WHERE d.expected IS NOT NULL AND t.work_date = d.work_date AND t.site = d.site AND t.user_id = d.user_id
-	  AND t.batch_id = d.expected`
+	  AND t.batch_id = d.expected AND t.revision = d.expected_revision`
 
 // missedDaysSQL returns the position of each staged day whose row the
 // batch $1 did not write.

@@ -256,7 +256,8 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events rows, records []recordRows, p plan, started time.Time) (sink.Result, error) {
 	var (
 		res  sink.Result
-		days []daily.State // the daily_attendance rows written
+		dp   *dayPlan    // the days planned
+		days []cachedDay // the daily_attendance rows written
 	)
 	first, last, err := sink.BatchSeqs(b)
 	if err != nil {
@@ -265,10 +266,7 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events 
 	err = inTx(ctx, s.pool, func(tx *txn) error {
 		res, days = sink.Result{}, nil
 		if events.Len() > 0 {
-			var (
-				dp *dayPlan
-				n  int
-			)
+			var n int
 			// A reprocessed punch may have other versions, loaded on other
 			// days or in this very batch: then every day of the batch and
 			// of those versions is recomputed from the punches that count.
@@ -346,7 +344,9 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events 
 			started, time.Since(started).Milliseconds(), sink.OutcomeCommitted}
 	})
 	if err == nil {
-		s.cache.put(b.ID, days)
+		s.cache.commit(dp, days)
+	} else {
+		s.cache.abort(dp)
 	}
 	return res, err
 }
