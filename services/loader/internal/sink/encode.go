@@ -266,48 +266,58 @@ type SQLArgs struct {
 }
 
 // RecordArgs returns the records of group g of b as statement arguments
-// in the order of g.Columns(), followed by extra: the fields as the JSON
-// object they travelled as (or {}), the payload byte for byte, a typed
-// table's columns converted to their types (strings, whole numbers,
-// doubles, booleans, instants and dates as YYYY-MM-DD), NULL where a field
-// is absent. A value the database cannot hold refuses the batch with a
-// permanent error naming the record.
+// (RecordRow), one row each, in g's order.
 func RecordArgs(b *Batch, g RecordGroup, conv SQLArgs, extra ...any) ([][]any, error) {
 	rows := make([][]any, len(g.Records))
 	width := len(g.Columns()) + len(extra)
-	var typed []recordtable.Value
+	var (
+		typed []recordtable.Value
+		err   error
+	)
 	for n, i := range g.Records {
-		r := &b.Records[i]
-		var occurred any
-		if r.OccurredAt != nil {
-			var err error
-			if occurred, err = conv.Instant(*r.OccurredAt); err != nil {
-				return nil, Refused("record", r.ID, "occurred_at %s %v", r.OccurredAt, err)
-			}
-		}
-		v, typed, err := g.Check(r, typed[:0])
-		if err != nil {
+		if rows[n], typed, err = RecordRow(make([]any, 0, width), &b.Records[i], b.ID, g, conv, typed, extra...); err != nil {
 			return nil, err
 		}
-		row := make([]any, 0, width)
-		row = append(row, r.ID, r.RulesVersion)
-		if g.Table == nil {
-			row = append(row, r.Source)
-		}
-		row = append(row, r.NaturalKey, occurred)
-		for k, tv := range typed {
-			arg, err := typedArg(g.Table.Columns[k].Type, tv, conv)
-			if err != nil {
-				return nil, Refused("record", r.ID, "field %s: %s %v", g.Table.Columns[k].Name, tv.T, err)
-			}
-			row = append(row, arg)
-		}
-		row = append(row, conv.JSON(v.Fields), conv.JSON(r.Payload),
-			r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
-			r.Lineage.RunID, r.Lineage.CorrelationID, b.ID)
-		rows[n] = append(row, extra...)
 	}
 	return rows, nil
+}
+
+// RecordRow appends to dst the statement arguments of record r of group g
+// of batch batchID, in the order of g.Columns(), followed by extra: the
+// fields as the JSON object they travelled as (or {}), the payload byte
+// for byte, a typed table's columns converted to their types (strings,
+// whole numbers, doubles, booleans, instants and dates as YYYY-MM-DD),
+// NULL where a field is absent. typed is scratch space for the typed
+// values, returned for the next call. A value the database cannot hold
+// refuses the batch with a permanent error naming the record.
+func RecordRow(dst []any, r *Record, batchID string, g RecordGroup, conv SQLArgs, typed []recordtable.Value, extra ...any) ([]any, []recordtable.Value, error) {
+	var occurred any
+	if r.OccurredAt != nil {
+		var err error
+		if occurred, err = conv.Instant(*r.OccurredAt); err != nil {
+			return nil, typed, Refused("record", r.ID, "occurred_at %s %v", r.OccurredAt, err)
+		}
+	}
+	v, typed, err := g.Check(r, typed[:0])
+	if err != nil {
+		return nil, typed, err
+	}
+	row := append(dst, r.ID, r.RulesVersion)
+	if g.Table == nil {
+		row = append(row, r.Source)
+	}
+	row = append(row, r.NaturalKey, occurred)
+	for k, tv := range typed {
+		arg, err := typedArg(g.Table.Columns[k].Type, tv, conv)
+		if err != nil {
+			return nil, typed, Refused("record", r.ID, "field %s: %s %v", g.Table.Columns[k].Name, tv.T, err)
+		}
+		row = append(row, arg)
+	}
+	row = append(row, conv.JSON(v.Fields), conv.JSON(r.Payload),
+		r.Lineage.RawID, r.Lineage.RawSubject, r.Lineage.RawStream, v.RawSeq, v.CleanSeq,
+		r.Lineage.RunID, r.Lineage.CorrelationID, batchID)
+	return append(row, extra...), typed, nil
 }
 
 // typedArg is the argument of typed value v of a column of type t; only an

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/punchflow/punchflow/services/loader/internal/recordtable"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 )
 
@@ -63,11 +64,49 @@ func encodeEvents(b *sink.Batch) ([][]any, error) {
 	return rows, nil
 }
 
-// encodeRecords turns the records of group g of b into rows in the order
-// of g.Columns() (sink.RecordArgs), instants as UTC DATETIME(6). The
-// json_valid CHECKs test the fields and the payload.
-func encodeRecords(b *sink.Batch, g sink.RecordGroup) ([][]any, error) {
-	return sink.RecordArgs(b, g, sqlArgs)
+// rows are the rows of one statement, encoded one at a time as the
+// statement sends them: row(i, buf) returns row i, appended to buf[:0] or
+// in storage of its own; the caller may reuse buf once it has sent the
+// row. A source is used by one goroutine at a time.
+type rows struct {
+	n   int
+	row func(i int, buf []any) ([]any, error)
+}
+
+// rowsOf is the source of rows encoded beforehand, sent in the order of
+// order.
+func rowsOf(all [][]any, order []int) rows {
+	return rows{n: len(all), row: func(i int, _ []any) ([]any, error) { return all[order[i]], nil }}
+}
+
+// all returns every row (for INSERT statements, which bind them all).
+func (r rows) all() ([][]any, error) {
+	out := make([][]any, r.n)
+	for i := range out {
+		row, err := r.row(i, nil)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = row
+	}
+	return out, nil
+}
+
+// recordRows is the source of the records of group g of b, in
+// sink.OrderRecords order, each encoded as it is sent in the order of
+// g.Columns() (sink.RecordRow), instants as UTC DATETIME(6): on the LOAD
+// DATA path the encoding overlaps the server's work instead of preceding
+// the transaction. A record the database cannot hold ends the statement
+// with a permanent error naming it. The json_valid CHECKs test the fields
+// and the payload.
+func recordRows(b *sink.Batch, g sink.RecordGroup) rows {
+	order := sink.OrderRecords(len(g.Records), func(n int) *sink.Record { return &b.Records[g.Records[n]] })
+	var typed []recordtable.Value
+	return rows{n: len(g.Records), row: func(i int, buf []any) ([]any, error) {
+		row, t, err := sink.RecordRow(buf[:0], &b.Records[g.Records[order[i]]], b.ID, g, sqlArgs, typed)
+		typed = t
+		return row, err
+	}}
 }
 
 // sqlArgs passes instants as UTC times within DATETIME's years, and JSON

@@ -2,8 +2,10 @@ package mysql
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -21,14 +23,16 @@ import (
 // loadData streams rows to table with LOAD DATA LOCAL INFILE ... IGNORE and
 // returns how many it inserted. A warning other than a duplicate key rolls
 // the load back with a permanent error (see the package comment).
-func (s *Sink) loadData(ctx context.Context, tx *sql.Tx, table string, columns []string, rows [][]any) (int, error) {
+func (s *Sink) loadData(ctx context.Context, tx *sql.Tx, table string, columns []string, src rows) (int, error) {
 	// The rows are encoded as the driver reads them, so that encoding
 	// overlaps with the server's work on the rows already sent. The
 	// driver asks for the reader once per statement; whatever happens, the
 	// reader is closed when the statement returns, which ends the encoding.
 	var (
-		mu      sync.Mutex
-		readers []*io.PipeReader
+		mu        sync.Mutex
+		readers   []*io.PipeReader
+		encodeErr error // the first row that refused to encode
+		encoders  sync.WaitGroup
 	)
 	name := fmt.Sprintf("%s-%d", s.prefix, s.readers.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader {
@@ -36,21 +40,36 @@ func (s *Sink) loadData(ctx context.Context, tx *sql.Tx, table string, columns [
 		mu.Lock()
 		readers = append(readers, pr)
 		mu.Unlock()
-		go func() { pw.CloseWithError(writeTSV(pw, rows)) }()
+		encoders.Go(func() {
+			err := writeTSV(pw, src)
+			pw.CloseWithError(err)
+			if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				mu.Lock()
+				encodeErr = cmp.Or(encodeErr, err)
+				mu.Unlock()
+			}
+		})
 		return pr
 	})
-	defer func() {
+	stop := func() {
 		mysql.DeregisterReaderHandler(name)
 		mu.Lock()
 		for _, r := range readers {
 			r.Close()
 		}
 		mu.Unlock()
-	}()
+		encoders.Wait()
+	}
 	res, err := tx.ExecContext(ctx, `LOAD DATA LOCAL INFILE 'Reader::`+name+`' IGNORE INTO TABLE `+table+`
 		CHARACTER SET utf8mb4
 		FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'
 		(`+sink.ColumnList(columns, "`")+`)`)
+	stop()
+	if encodeErr != nil {
+		// The driver ended the file at the row that refused to encode;
+		// the rows before it are rolled back with the transaction.
+		return 0, encodeErr
+	}
 	if err != nil {
 		return 0, fmt.Errorf("load data into %s: %w", table, err)
 	}
@@ -65,19 +84,26 @@ func (s *Sink) loadData(ctx context.Context, tx *sql.Tx, table string, columns [
 	if warnings > 0 {
 		// Each skipped row left one warning: a duplicate key, or the reason
 		// the server refused it. Any of the latter refuses the batch.
-		if err := refusedByWarnings(ctx, tx, table, warnings, len(rows)-int(n)); err != nil {
+		if err := refusedByWarnings(ctx, tx, table, warnings, src.n-int(n)); err != nil {
 			return 0, err
 		}
 	}
 	return int(n), nil
 }
 
-// writeTSV writes rows to w as LOAD DATA reads them, in chunks of about
-// 64 KiB.
-func writeTSV(w io.Writer, rows [][]any) error {
-	var buf bytes.Buffer
-	for _, r := range rows {
-		if err := appendTSV(&buf, r); err != nil {
+// writeTSV writes the rows of src to w as LOAD DATA reads them, in chunks
+// of about 64 KiB.
+func writeTSV(w io.Writer, src rows) error {
+	var (
+		buf bytes.Buffer
+		row []any
+	)
+	for i := range src.n {
+		var err error
+		if row, err = src.row(i, row); err != nil {
+			return err
+		}
+		if err := appendTSV(&buf, row); err != nil {
 			return err
 		}
 		if buf.Len() >= 64<<10 {

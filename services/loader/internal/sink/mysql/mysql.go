@@ -267,18 +267,10 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 		return sink.Result{}, err
 	}
 	groups := sink.GroupRecords(b, s.tables)
-	records := make([][][]any, len(groups))
-	for i, g := range groups {
-		if records[i], err = encodeRecords(b, g); err != nil {
-			return sink.Result{}, err
-		}
-		records[i] = permute(records[i], sink.OrderRecords(len(g.Records), func(n int) *sink.Record { return &b.Records[g.Records[n]] }))
-	}
 	first, last, err := sink.BatchSeqs(b)
 	if err != nil {
 		return sink.Result{}, err
 	}
-	events = permute(events, sink.OrderEvents(b.Events))
 
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: s.isolation})
 	if err != nil {
@@ -295,7 +287,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 		if err != nil {
 			return sink.Result{}, err
 		}
-		n, err := s.load(ctx, tx, eventsTable, eventColumns, events)
+		n, err := s.load(ctx, tx, eventsTable, eventColumns, rowsOf(events, sink.OrderEvents(b.Events)))
 		if err != nil {
 			return sink.Result{}, err
 		}
@@ -311,13 +303,13 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 			return sink.Result{}, err
 		}
 	}
-	for i, g := range groups {
-		n, err := s.load(ctx, tx, g.Name(), g.Columns(), records[i])
+	for _, g := range groups {
+		n, err := s.load(ctx, tx, g.Name(), g.Columns(), recordRows(b, g))
 		if err != nil {
 			return sink.Result{}, err
 		}
 		res.Inserted += n
-		res.Duplicates += len(records[i]) - n
+		res.Duplicates += len(g.Records) - n
 	}
 	if _, err := tx.ExecContext(ctx, insertCommitted,
 		b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
@@ -330,24 +322,17 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 	return res, nil
 }
 
-// permute returns rows in the order of order (sink.OrderEvents or
-// sink.OrderRecords: one order for every transaction, so that concurrent
-// writers of the same rows wait instead of deadlocking).
-func permute(rows [][]any, order []int) [][]any {
-	out := make([][]any, len(rows))
-	for i, j := range order {
-		out[i] = rows[j]
-	}
-	return out
-}
-
 // load inserts rows into table, skipping ids already present, and returns
 // how many it inserted.
-func (s *Sink) load(ctx context.Context, tx *sql.Tx, table string, columns []string, rows [][]any) (int, error) {
+func (s *Sink) load(ctx context.Context, tx *sql.Tx, table string, columns []string, src rows) (int, error) {
 	if s.method == Insert {
-		return insertRows(ctx, tx, table, columns, rows)
+		all, err := src.all()
+		if err != nil {
+			return 0, err
+		}
+		return insertRows(ctx, tx, table, columns, all)
 	}
-	return s.loadData(ctx, tx, table, columns, rows)
+	return s.loadData(ctx, tx, table, columns, src)
 }
 
 // insertedKeys returns the days of the events of b that this transaction

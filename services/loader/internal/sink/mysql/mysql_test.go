@@ -228,3 +228,52 @@ func TestOpen(t *testing.T) {
 		t.Error("Ping after Close returned nil")
 	}
 }
+
+// TestRecordRefusedWhileStreaming loads a batch of records one of which,
+// in the middle, has an instant DATETIME cannot hold: records are encoded
+// while the statement sends them, so the refusal ends the statement part
+// way. The batch fails with a permanent error naming the record, and none
+// of its rows stays; the batch without that record then loads whole.
+func TestRecordRefusedWhileStreaming(t *testing.T) {
+	for _, m := range methods {
+		t.Run(string(m), func(t *testing.T) {
+			dsn := dbtest.MySQLDSN(t)
+			s, err := mysql.Open(t.Context(), dsn, nil, mysql.WithMethod(m), mysql.WithRecordTables(synth.RecordTables()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			// Enough records for several chunks of the stream.
+			recs := sinktest.Records(synth.New(synth.Config{}), "orders", 0, 600)
+			bad := recs[400].ID
+			past := time.Date(999, 12, 31, 0, 0, 0, 0, time.UTC)
+			recs[400].OccurredAt = &past
+			_, err = s.Write(t.Context(), sinktest.NewBatch("with-bad", nil, recs))
+			if err == nil {
+				t.Fatal("a record with occurred_at in year 999 loaded")
+			}
+			if class, _ := fault.Classify(err); class != fault.Permanent || !strings.Contains(err.Error(), bad) {
+				t.Fatalf("error %v (%v), want a permanent error naming record %s", err, class, bad)
+			}
+			db := readHandle(t, dsn)
+			count := func() int {
+				var n int
+				if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM records_orders").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if n := count(); n != 0 {
+				t.Errorf("%d rows of the refused batch stayed", n)
+			}
+			good := slices.Delete(slices.Clone(recs), 400, 401)
+			res, err := s.Write(t.Context(), sinktest.NewBatch("without-bad", nil, good))
+			if err != nil || res.Inserted != len(good) {
+				t.Fatalf("Write without the bad record = %+v, %v; want %d inserted", res, err, len(good))
+			}
+			if n := count(); n != len(good) {
+				t.Errorf("%d rows, want %d", n, len(good))
+			}
+		})
+	}
+}
