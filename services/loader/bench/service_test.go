@@ -36,6 +36,7 @@ import (
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/migrate"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
+	"github.com/punchflow/punchflow/services/loader/internal/sink/postgres"
 	"github.com/punchflow/punchflow/services/loader/internal/synth"
 )
 
@@ -390,11 +391,23 @@ var dayColumns = []string{"site", "user_id", "work_date", "person_id", "time_zon
 func rawCopy(b *testing.B, pgURL, table string, columns []string, rows [][]any) time.Duration {
 	b.Helper()
 	ctx := b.Context()
-	pool, err := pgxpool.New(ctx, pgURL)
+	cfg, err := pgxpool.ParseConfig(pgURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The same server state as the loader's connections.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, postgres.SettleMallocSQL)
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	for i := 0; i < len(rows); i += 1000 {
 		if _, err := pool.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows[i:min(i+1000, len(rows))])); err != nil {

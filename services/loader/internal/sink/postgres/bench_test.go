@@ -19,7 +19,9 @@ import (
 const benchRows = 1000
 
 // benchPair is the sink on one database and a plain pool on a second one
-// with the same schema, for the baseline: both tables grow alike.
+// with the same schema, for the baseline: both tables grow alike. The
+// baseline's connections settle their server memory as the sink's do
+// (SettleMallocSQL).
 type benchPair struct {
 	sink *Sink
 	raw  *pgxpool.Pool
@@ -39,7 +41,15 @@ func openPair(b *testing.B) benchPair {
 		b.Fatal(err)
 	}
 	_ = other.Close()
-	raw, err := pgxpool.New(b.Context(), url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, SettleMallocSQL)
+		return err
+	}
+	raw, err := pgxpool.NewWithConfig(b.Context(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
