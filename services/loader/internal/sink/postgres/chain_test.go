@@ -66,7 +66,9 @@ func TestDaysChainOnBatchInFlight(t *testing.T) {
 				t.Helper()
 				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 					var waiting int
-					if err := hold.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+					if err := hold.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks
+						WHERE locktype = 'advisory' AND NOT granted
+						  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting); err != nil {
 						t.Fatal(err)
 					}
 					if waiting == n {
@@ -120,7 +122,7 @@ func TestDaysChainOnBatchInFlight(t *testing.T) {
 			if want := map[bool]int{false: 12, true: 8}[rollback]; loaded != want {
 				t.Errorf("%d punches loaded, want %d", loaded, want)
 			}
-			if n := len(s.cache.planned); n != 0 {
+			if n := s.cache.plannedDays(); n != 0 {
 				t.Errorf("%d days still planned after both batches ended", n)
 			}
 			if d, ok := s.cache.get(daily.Key{Site: evs[8].Site, UserID: evs[8].UserID, WorkDate: evs[8].WorkDate}); !ok || d.batch != "B" {

@@ -42,11 +42,13 @@ type dayCache struct {
 
 // cachedDay is a day as a transaction wrote it: its state, the batch
 // (load_batches.batch_id) and the revision (daily_attendance.revision) it
-// stamped on the row.
+// stamped on the row, and, once committed, the place of its COMMIT among
+// the Sink's (Sink.commits).
 type cachedDay struct {
 	state    daily.State
 	batch    string
 	revision int64
+	commit   uint64
 }
 
 // plannedDay is a day a transaction in flight is writing.
@@ -100,16 +102,25 @@ func (c *dayCache) getLocked(k daily.Key) (cachedDay, bool) {
 	return d, ok
 }
 
-// commit records the days the committed transaction of p wrote, and
-// forgets what p planned (p may be nil: a transaction that planned nothing
-// in the cache).
-func (c *dayCache) commit(p *dayPlan, days []cachedDay) {
+// commit records the days the committed transaction of p wrote, its
+// COMMIT the seq-th the Sink sent, and forgets what p planned (p may be
+// nil: a transaction that planned nothing in the cache). A day a later
+// COMMIT wrote already (its goroutine got here first) is kept.
+func (c *dayCache) commit(p *dayPlan, days []cachedDay, seq uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.forgetLocked(p)
 	for _, d := range days {
-		delete(c.old, d.state.Key)
-		c.putLocked(d.state.Key, d)
+		k := d.state.Key
+		if have, ok := c.cur[k]; ok && have.commit > seq {
+			continue
+		}
+		if have, ok := c.old[k]; ok && have.commit > seq {
+			continue
+		}
+		d.commit = seq
+		delete(c.old, k)
+		c.putLocked(k, d)
 	}
 }
 

@@ -24,8 +24,8 @@ func days(batch string, is ...int) []cachedDay {
 func TestDayCacheKeepsTwoGenerations(t *testing.T) {
 	c := newDayCache(3)
 	key := func(i int) daily.Key { return cacheDay(i, "").state.Key }
-	c.commit(nil, days("b1", 1, 2, 3))
-	c.commit(nil, days("b2", 4)) // the first generation becomes the old one
+	c.commit(nil, days("b1", 1, 2, 3), 1)
+	c.commit(nil, days("b2", 4), 2) // the first generation becomes the old one
 	if n := cached(c); n != 4 {
 		t.Fatalf("%d days cached, want 4", n)
 	}
@@ -34,7 +34,7 @@ func TestDayCacheKeepsTwoGenerations(t *testing.T) {
 	if d, ok := c.get(key(1)); !ok || d.batch != "b1" {
 		t.Fatalf("day 1: %+v, %v", d, ok)
 	}
-	c.commit(nil, days("b3", 5, 6))
+	c.commit(nil, days("b3", 5, 6), 3)
 	for i, want := range map[int]string{1: "b1", 5: "b3", 6: "b3"} {
 		if d, ok := c.get(key(i)); !ok || d.batch != want {
 			t.Errorf("day %d: %+v, %v, want batch %s", i, d, ok, want)
@@ -49,7 +49,7 @@ func TestDayCacheKeepsTwoGenerations(t *testing.T) {
 		t.Errorf("%d days cached, more than two generations of 3", n)
 	}
 	// A day written again replaces its entry.
-	c.commit(nil, days("b4", 5))
+	c.commit(nil, days("b4", 5), 4)
 	if d, _ := c.get(key(5)); d.batch != "b4" {
 		t.Errorf("day 5 after a rewrite: batch %s, want b4", d.batch)
 	}
@@ -61,7 +61,7 @@ func TestDayCacheKeepsTwoGenerations(t *testing.T) {
 // forgotten with the earlier one.
 func TestDayCachePlanned(t *testing.T) {
 	c := newDayCache(16)
-	c.commit(nil, days("b0", 1, 2))
+	c.commit(nil, days("b0", 1, 2), 1)
 	key := func(i int) daily.Key { return cacheDay(i, "").state.Key }
 
 	// plan records, for plan p, each day as batch will write it, and
@@ -92,7 +92,7 @@ func TestDayCachePlanned(t *testing.T) {
 		t.Fatalf("b2 planned from %v, want b1's days", from)
 	}
 	// b1 commits: b2's plans stay the newest.
-	c.commit(p1, days("b1", 1, 3))
+	c.commit(p1, days("b1", 1, 3), 2)
 	if d, _ := c.get(key(1)); d.batch != "b2" {
 		t.Errorf("day 1 after b1 committed: from %s, want b2 (in flight)", d.batch)
 	}
@@ -109,8 +109,24 @@ func TestDayCachePlanned(t *testing.T) {
 	if d, _ := c.get(key(2)); d.batch != "b0" {
 		t.Errorf("day 2 after b3 rolled back: %s, want b0", d.batch)
 	}
-	if len(c.planned) != 0 {
-		t.Errorf("%d planned days left after every transaction ended", len(c.planned))
+	if n := c.plannedDays(); n != 0 {
+		t.Errorf("%d planned days left after every transaction ended", n)
+	}
+}
+
+// TestDayCacheCommitOrder: commits recorded out of the order they were
+// sent in (two goroutines racing to the cache) keep the later commit's day.
+func TestDayCacheCommitOrder(t *testing.T) {
+	c := newDayCache(16)
+	key := cacheDay(1, "").state.Key
+	c.commit(nil, days("later", 1), 7)
+	c.commit(nil, days("earlier", 1), 6)
+	if d, _ := c.get(key); d.batch != "later" {
+		t.Errorf("day 1: batch %s, want the later commit's", d.batch)
+	}
+	c.commit(nil, days("latest", 1), 8)
+	if d, _ := c.get(key); d.batch != "latest" {
+		t.Errorf("day 1: batch %s, want latest", d.batch)
 	}
 }
 
@@ -119,6 +135,14 @@ func cached(c *dayCache) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.cur) + len(c.old)
+}
+
+// plannedDays is how many days c holds as planned by transactions in
+// flight.
+func (c *dayCache) plannedDays() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.planned)
 }
 
 // get returns the day the next plan would start from, or false.

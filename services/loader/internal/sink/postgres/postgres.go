@@ -21,10 +21,11 @@
 // punch's latest version). The writers of a
 // (site, work date) are serialized by a transaction-level advisory lock
 // (taken in one global order, so writers never deadlock). On the fast path
-// a day is extended from the state the sink committed last (kept in memory
-// and checked against the row's batch_id, or else read from the row) when
-// the new punches come after all of its punches, and summarized from the new
-// punches alone when it has no row yet; any other day (a late punch, a
+// a day is extended from the newest state the sink knows (kept in memory:
+// the state it committed last, or the state a batch of its own still in
+// flight is writing; checked against the row's batch_id and revision, or
+// else read from the row) when the new punches come after all of its
+// punches, and summarized from the new punches alone when it has no row yet; any other day (a late punch, a
 // replay under new rules, the merge path, a batch with reprocessed punches)
 // is recomputed from every punch of the day in attendance_events. See
 // summarize in daily.go.
@@ -37,6 +38,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,8 +58,11 @@ type Sink struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	days   *daily.Calculator
-	cache  *dayCache // the days this Sink committed last
+	cache  *dayCache // the days this Sink committed last or has in flight
 	tables recordtable.Set
+	// commits numbers the transactions' COMMITs in the order they are
+	// sent (see transact).
+	commits atomic.Uint64
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -167,11 +172,13 @@ func Open(ctx context.Context, url string, log *slog.Logger, opts ...Option) (*S
 // server (the multi-insert buffers of up to 1,000 rows); where the server
 // uses glibc's malloc, whose thresholds start at 128 KiB, that memory may
 // go back to the system at the end of each COPY and fault in again at the
-// next, with a TLB shootdown on every core each time, a fifth more server
-// CPU per batch of records, depending on what the session allocated first.
+// next (page faults, zeroing and TLB flushes), a fifth more server CPU per
+// batch of records, depending on what the session allocated first.
 // A block of 8 MiB freed raises the session's mmap threshold to 8 MiB and
 // its trim threshold to 16 MiB (glibc's dynamic thresholds, mallopt(3)), so
-// that the batches reuse their memory. Elsewhere it is one cheap query.
+// that the batches reuse their memory; each of the pool's server processes
+// may keep up to 16 MiB of it. Elsewhere (thresholds pinned by MALLOC_*
+// variables, another allocator) it is one cheap query.
 // The benchmarks run it on their baselines' connections too, so that both
 // sides of a comparison start from the same server state.
 const SettleMallocSQL = `SELECT length(repeat('x', 8 << 20))`
@@ -273,9 +280,10 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch, started time.Time) (_ s
 // transact runs one attempt of the batch's transaction under plan p.
 func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events rows, records []recordRows, p plan, started time.Time) (sink.Result, error) {
 	var (
-		res  sink.Result
-		dp   *dayPlan    // the days planned
-		days []cachedDay // the daily_attendance rows written
+		res       sink.Result
+		dp        *dayPlan    // the days planned
+		days      []cachedDay // the daily_attendance rows written
+		commitSeq uint64
 	)
 	first, last, err := sink.BatchSeqs(b)
 	if err != nil {
@@ -358,11 +366,15 @@ func (s *Sink) transact(ctx context.Context, b *sink.Batch, order []int, events 
 		return nil
 	}, insertCommitted, func() []any {
 		// The batch's row goes with the COMMIT, once the result is known.
+		// The commit's place among this Sink's commits is taken as it is
+		// sent: a later writer of the same day sends its COMMIT only after
+		// this one ended (it waits for the day's lock).
+		commitSeq = s.commits.Add(1)
 		return []any{b.ID, b.Sink, b.Len(), res.Inserted, res.Duplicates, first, last,
 			started, time.Since(started).Milliseconds(), sink.OutcomeCommitted}
 	})
 	if err == nil {
-		s.cache.commit(dp, days)
+		s.cache.commit(dp, days, commitSeq)
 	} else {
 		s.cache.abort(dp)
 	}
