@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/punchflow/punchflow/platform/dbtest"
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/services/loader/internal/daily"
 	"github.com/punchflow/punchflow/services/loader/internal/sink"
 	"github.com/punchflow/punchflow/services/loader/internal/sink/sinktest"
@@ -35,7 +35,7 @@ func TestDaysChainOnBatchInFlight(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := t.Context()
 			url := dbtest.PostgresURL(t)
-			var logs lockedBuffer
+			var logs servicetest.Buffer
 			s, err := Open(ctx, url, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), WithMaxConns(4))
 			if err != nil {
 				t.Fatal(err)
@@ -130,22 +130,4 @@ func TestDaysChainOnBatchInFlight(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a bytes.Buffer for a logger used by several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
