@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,45 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// FreePortRange returns a port p such that the n loopback ports p …
+// p+n-1 were free for TCP and UDP a moment ago: for programs that listen
+// on consecutive ports (a simulated device fleet, the demo's services).
+func FreePortRange(t testing.TB, n int) int {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if base+n-1 <= 65535 && portsFree(base, n) {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports found", n)
+	return 0
+}
+
+// portsFree reports whether TCP and UDP could listen on the n loopback
+// ports from base.
+func portsFree(base, n int) bool {
+	for p := base; p < base+n; p++ {
+		addr := "127.0.0.1:" + strconv.Itoa(p)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			return false
+		}
+		pc.Close()
+	}
+	return true
 }
 
 // Start runs a service's Run function (name is for messages) with args (an

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punchflow/punchflow/platform/servicetest"
 )
 
 // TestDemo runs the demo as make demo does, smaller: every program built
@@ -35,7 +36,7 @@ func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	const punches, devices, perDevice = 3000, 3, 400
 	err := run(ctx, []string{"--bin", bin, "--data", data, "--punches", "3000", "--devices", "3", "--device-records", "400",
-		"--punch-rate", "0", "--api-records", "300", "--base-port", strconv.Itoa(freePorts(t, 4)), "--exit-when-done"}, &out)
+		"--punch-rate", "0", "--api-records", "300", "--base-port", strconv.Itoa(servicetest.FreePortRange(t, 4)), "--exit-when-done"}, &out)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
@@ -79,32 +80,4 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(text, "0 messages dead-lettered") {
 		t.Errorf("the demo dead-lettered messages:\n%s", text)
 	}
-}
-
-// freePorts returns the first of n consecutive ports that are free on
-// 127.0.0.1 (the demo gives the services consecutive ports).
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := base+n <= 65535
-		for p := base; ok && p < base+n; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchflow/punchflow/platform/servicetest"
 	"github.com/punchflow/punchflow/services/collector/internal/fleet"
 	"github.com/punchflow/punchflow/services/collector/internal/zk"
 )
@@ -221,7 +222,7 @@ func TestRunConsecutivePorts(t *testing.T) {
 	var r *started
 	var base int
 	for attempt := 0; r == nil; attempt++ {
-		base = freePortRange(t, n)
+		base = servicetest.FreePortRange(t, n)
 		s, err := tryRun(t, "--listen", "127.0.0.1:"+strconv.Itoa(base), "--devices", strconv.Itoa(n), "--users", "3", "--records", "10")
 		if err == nil {
 			r = s
@@ -282,48 +283,10 @@ func tryRun(t *testing.T, args ...string) (*started, error) {
 	return nil, errors.New("run returned without serving")
 }
 
-// freePortRange returns a port p such that p … p+n-1 were free for TCP and
-// UDP a moment ago.
-func freePortRange(t *testing.T, n int) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if base+n-1 > 65535 {
-			continue
-		}
-		free := true
-		for p := base; p < base+n && free; p++ {
-			addr := "127.0.0.1:" + strconv.Itoa(p)
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				free = false
-				break
-			}
-			pc, err := net.ListenPacket("udp", addr)
-			l.Close()
-			if err != nil {
-				free = false
-				break
-			}
-			pc.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no free range of ports found")
-	return 0
-}
-
 // TestRunPortTaken: a port in use fails the run with the device and what
 // to do, and leaves nothing listening.
 func TestRunPortTaken(t *testing.T) {
-	base := freePortRange(t, 3)
+	base := servicetest.FreePortRange(t, 3)
 	busy, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+2))
 	if err != nil {
 		t.Fatal(err)
