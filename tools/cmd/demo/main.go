@@ -141,19 +141,26 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return p, logFile.Name(), nil
 	}
 
+	// simulate starts a simulator and waits for the file it writes for the
+	// collector (it does once it listens).
+	simulate := func(name string, args []string, file string) (*proc, error) {
+		p, log, err := start(name, args)
+		if err != nil {
+			return nil, err
+		}
+		sims = append(sims, p)
+		return p, waitForFile(ctx, file, p, log)
+	}
+
 	collectorArgs := []string{"--csv-dir", inbox, "--csv-poll", "500ms"}
 	now := time.Now().UTC()
 	if o.devices > 0 {
 		fleet := filepath.Join(o.data, "fleet.yaml")
 		first := now.AddDate(0, 0, -30).Format(time.DateOnly)
-		cmd, log, err := start("zksim", []string{"--listen", "127.0.0.1:0", "--devices", fmt.Sprint(o.devices), "--users", "50",
+		cmd, err := simulate("zksim", []string{"--listen", "127.0.0.1:0", "--devices", fmt.Sprint(o.devices), "--users", "50",
 			"--records", fmt.Sprint(o.deviceLog), "--start", first, "--site", "sim", "--time-zone", "UTC",
-			"--mode", "live", "--punch-rate", o.punchRate, "--fleet-file", fleet})
+			"--mode", "live", "--punch-rate", o.punchRate, "--fleet-file", fleet}, fleet)
 		if err != nil {
-			return err
-		}
-		sims = append(sims, cmd)
-		if err := waitForFile(ctx, fleet, cmd, log); err != nil {
 			return err
 		}
 		say("started zksim       pid %-6d %d ZK devices (TCP/UDP), %d stored punches each since %s, live punches %s; device list %s",
@@ -165,13 +172,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		// Over yesterday and today: the collector's first pull reads the
 		// last 24 hours (about half of them), later pulls the rest as
 		// their time passes.
-		cmd, log, err := start("apisim", []string{"--listen", "127.0.0.1:0", "--records", fmt.Sprint(o.apiRecords),
-			"--from", now.AddDate(0, 0, -1).Format(time.DateOnly), "--to", now.Format(time.DateOnly), "--sources-file", sources})
+		cmd, err := simulate("apisim", []string{"--listen", "127.0.0.1:0", "--records", fmt.Sprint(o.apiRecords),
+			"--from", now.AddDate(0, 0, -1).Format(time.DateOnly), "--to", now.Format(time.DateOnly), "--sources-file", sources}, sources)
 		if err != nil {
-			return err
-		}
-		sims = append(sims, cmd)
-		if err := waitForFile(ctx, sources, cmd, log); err != nil {
 			return err
 		}
 		say("started apisim      pid %-6d HTTP API of orders, tickets and payments, %d each over yesterday and today; sources %s",
