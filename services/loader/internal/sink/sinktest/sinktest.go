@@ -826,28 +826,16 @@ func testReplayMoves(t *testing.T, h Harness) {
 	g := synth.New(synth.Config{Users: 6})
 	evs := Events(g, 0, 48) // 2 days of 6 users, 4 punches each
 	write(t, s, NewBatch("v1", evs, nil))
-	version := func(e sink.Event, rules string, seq int, date string) sink.Event {
-		e.RulesVersion, e.Seq, e.WorkDate, e.Reprocessed = rules, uint64(seq), date, true
-		e.ID = proto.AttendanceID(e.Lineage.RawID, rules, e.RosterVersion)
-		return e
-	}
-	nextDay := func(date string) string {
-		d, err := time.Parse(time.DateOnly, date)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.AddDate(0, 0, 1).Format(time.DateOnly)
-	}
 	var replay []sink.Event
 	moved := map[string]bool{} // raw ids
 	for i, e := range evs {
 		date := e.WorkDate
 		// Every punch of user 0001 on the first day, and some others.
 		if e.UserID == "00001" && e.WorkDate == evs[0].WorkDate || i%7 == 3 {
-			date = nextDay(date)
+			date = addDays(t, date, 1)
 			moved[e.Lineage.RawID] = true
 		}
-		replay = append(replay, version(e, "rules-v2", 1000+i, date))
+		replay = append(replay, reprocessed(e, "rules-v2", 1000+i, date))
 	}
 	write(t, s, NewBatch("v2-a", replay[:16], nil))
 	write(t, s, NewBatch("v2-b", replay[16:32], nil))
@@ -875,7 +863,7 @@ func testReplayMoves(t *testing.T, h Harness) {
 	var again []sink.Event
 	for i, e := range evs {
 		if moved[e.Lineage.RawID] {
-			again = append(again, version(e, "rules-v3", 2000+i, e.WorkDate))
+			again = append(again, reprocessed(e, "rules-v3", 2000+i, e.WorkDate))
 		}
 	}
 	write(t, s, NewBatch("v3", again, nil))
@@ -892,9 +880,9 @@ func testReplayMoves(t *testing.T, h Harness) {
 	for i, e := range fresh {
 		date := e.WorkDate
 		if i%2 == 0 {
-			date = nextDay(date)
+			date = addDays(t, date, 1)
 		}
-		both = append(both, version(e, "rules-v4", 3000+i, date))
+		both = append(both, reprocessed(e, "rules-v4", 3000+i, date))
 	}
 	write(t, s, NewBatch("v4", both, nil))
 	CheckDaily(t, db, h.Dialect, rules)
@@ -911,6 +899,24 @@ func testReplayMoves(t *testing.T, h Harness) {
 	}
 }
 
+// reprocessed is e as a replay under rules makes it: a new id, CLEAN
+// sequence seq, work date date, marked reprocessed.
+func reprocessed(e sink.Event, rules string, seq int, date string) sink.Event {
+	e.RulesVersion, e.Seq, e.WorkDate, e.Reprocessed = rules, uint64(seq), date, true
+	e.ID = proto.AttendanceID(e.Lineage.RawID, rules, e.RosterVersion)
+	return e
+}
+
+// addDays returns the date (YYYY-MM-DD) n days after date.
+func addDays(t testing.TB, date string, n int) string {
+	t.Helper()
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.AddDate(0, 0, n).Format(time.DateOnly)
+}
+
 // testConcurrentReplays writes two new versions of the same punches at once,
 // on two writers in small batches (two replays under different rules, or a
 // replay and a redelivery): the one with the higher CLEAN sequence wins, on
@@ -924,13 +930,6 @@ func testConcurrentReplays(t *testing.T, h Harness) {
 	evs := Events(g, 0, 32) // 2 days of 4 users, 4 punches each
 	write(t, s, NewBatch("v1", evs, nil))
 	all := slices.Clone(evs)
-	shift := func(date string, days int) string {
-		d, err := time.Parse(time.DateOnly, date)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.AddDate(0, 0, days).Format(time.DateOnly)
-	}
 	seq := 1000
 	for round := range 6 {
 		// Writer 0 moves every punch a day on, writer 1 two days on; the
@@ -938,10 +937,7 @@ func testConcurrentReplays(t *testing.T, h Harness) {
 		versions := make([][]sink.Event, 2)
 		for i, e := range evs {
 			for w := range versions {
-				v := e
-				v.RulesVersion = fmt.Sprintf("rules-r%d-w%d", round, w)
-				v.ID = proto.AttendanceID(v.Lineage.RawID, v.RulesVersion, v.RosterVersion)
-				v.Seq, v.WorkDate, v.Reprocessed = uint64(seq+2*i+(w+i+round)%2), shift(e.WorkDate, w+1), true
+				v := reprocessed(e, fmt.Sprintf("rules-r%d-w%d", round, w), seq+2*i+(w+i+round)%2, addDays(t, e.WorkDate, w+1))
 				versions[w] = append(versions[w], v)
 			}
 		}
