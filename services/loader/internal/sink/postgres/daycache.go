@@ -112,14 +112,21 @@ func (c *dayCache) commit(p *dayPlan, days []cachedDay, seq uint64) {
 	c.forgetLocked(p)
 	for _, d := range days {
 		k := d.state.Key
-		if have, ok := c.cur[k]; ok && have.commit > seq {
-			continue
-		}
-		if have, ok := c.old[k]; ok && have.commit > seq {
-			continue
-		}
 		d.commit = seq
-		delete(c.old, k)
+		// Usually the day is in the current generation: one lookup and
+		// one store.
+		if have, ok := c.cur[k]; ok {
+			if have.commit < seq {
+				c.cur[k] = d
+			}
+			continue
+		}
+		if have, ok := c.old[k]; ok {
+			if have.commit > seq {
+				continue
+			}
+			delete(c.old, k)
+		}
 		c.putLocked(k, d)
 	}
 }
