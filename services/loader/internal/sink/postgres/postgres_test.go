@@ -95,14 +95,6 @@ func days(evs []sink.Event) int {
 	return len(seen)
 }
 
-func concat(parts ...[]sink.Event) []sink.Event {
-	var out []sink.Event
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
 // row is one attendance_events row as read back.
 type row struct {
 	ID, RulesVersion, Site, DeviceSerial, UserID string
