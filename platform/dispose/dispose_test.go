@@ -99,15 +99,6 @@ func (e *env) deadLetters(t *testing.T) []jetstream.Msg {
 	return out
 }
 
-func (e *env) pending(t *testing.T) (uint64, int) {
-	t.Helper()
-	ci, err := e.cons.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ci.NumPending, ci.NumAckPending
-}
-
 func TestSettleSuccessAcks(t *testing.T) {
 	e := setup(t, false)
 	e.publish(t, "ok")
